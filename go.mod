@@ -1,0 +1,10 @@
+module github.com/seed-b62e15c8/qwenedit
+
+go 1.26
+
+require (
+	github.com/jarcoal/httpmock v1.4.2 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/image v0.47.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+)
