@@ -1,0 +1,224 @@
+package qwenedit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewClientKeyFromEnvAndOptions(t *testing.T) {
+	t.Setenv("MULEROUTER_API_KEY", "env-key")
+	t.Setenv("MULEROUTER_BASE_URL", "")
+	t.Setenv("MULEROUTER_SITE", "")
+
+	c, err := NewClient()
+	require.NoError(t, err)
+	assert.Equal(t, "env-key", c.cfg.apiKey)
+	assert.Equal(t, DefaultBaseURL, c.BaseURL())
+
+	c, err = NewClient(WithAPIKey("option-key"))
+	require.NoError(t, err)
+	assert.Equal(t, "option-key", c.cfg.apiKey, "the option wins over the environment")
+
+	_, err = NewClient(WithAPIKey(""))
+	assert.ErrorIs(t, err, ErrNoAPIKey, "an explicit empty key does not fall back to the environment")
+
+	t.Setenv("MULEROUTER_API_KEY", "")
+	_, err = NewClient()
+	assert.ErrorIs(t, err, ErrNoAPIKey)
+}
+
+func TestNewClientBaseURLResolution(t *testing.T) {
+	t.Setenv("MULEROUTER_API_KEY", "k")
+	cases := []struct {
+		name, envBase, envSite string
+		opts                   []Option
+		want                   string
+	}{
+		{"default", "", "", nil, DefaultBaseURL},
+		{"site mulerun", "", "MuleRun", nil, MuleRunBaseURL},
+		{"site mulerouter", "", "mulerouter", nil, DefaultBaseURL},
+		{"env base wins over site", "https://proxy.test/", "mulerun", nil, "https://proxy.test"},
+		{"option wins over env", "https://proxy.test", "", []Option{WithBaseURL("https://other.test/prefix/")}, "https://other.test/prefix"},
+		{"WithSite", "", "", []Option{WithSite("mulerun")}, MuleRunBaseURL},
+		{"loopback http allowed", "", "", []Option{WithBaseURL("http://127.0.0.1:8080")}, "http://127.0.0.1:8080"},
+		{"insecure opt-in", "", "", []Option{WithBaseURL("http://proxy.internal"), WithInsecureHTTP()}, "http://proxy.internal"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("MULEROUTER_BASE_URL", tc.envBase)
+			t.Setenv("MULEROUTER_SITE", tc.envSite)
+			c, err := NewClient(tc.opts...)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.BaseURL())
+		})
+	}
+}
+
+func TestNewClientRejectsBadOptions(t *testing.T) {
+	t.Setenv("MULEROUTER_API_KEY", "k")
+	t.Setenv("MULEROUTER_BASE_URL", "")
+	t.Setenv("MULEROUTER_SITE", "")
+	cases := map[string][]Option{
+		"plain http remote":   {WithBaseURL("http://api.mulerouter.ai")},
+		"ftp scheme":          {WithBaseURL("ftp://x.test")},
+		"no host":             {WithBaseURL("https://")},
+		"credentials in URL":  {WithBaseURL("https://user:pw@x.test")},
+		"query in URL":        {WithBaseURL("https://x.test/?a=b")},
+		"empty base URL":      {WithBaseURL(" ")},
+		"unknown site":        {WithSite("elsewhere")},
+		"nil http client":     {WithHTTPClient(nil)},
+		"model with slash":    {WithModel("a/b")},
+		"empty model":         {WithModel("")},
+		"negative retries":    {WithMaxRetries(-1)},
+		"bad backoff":         {WithRetryBackoff(time.Second, time.Millisecond)},
+		"zero attempt":        {WithAttemptTimeout(0)},
+		"negative budget":     {WithRetryBudget(-time.Second)},
+		"user agent newline":  {WithUserAgent("a\r\nX-Evil: 1")},
+		"zero download cap":   {WithMaxDownloadSize(0)},
+		"key with whitespace": {WithAPIKey("abc def")},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, err := NewClient(opts...)
+			assert.Error(t, err)
+			assert.Nil(t, c)
+		})
+	}
+	t.Run("unknown site from env", func(t *testing.T) {
+		t.Setenv("MULEROUTER_SITE", "nowhere")
+		_, err := NewClient()
+		assert.ErrorContains(t, err, "nowhere")
+	})
+}
+
+func TestKeyNeverPrinted(t *testing.T) {
+	const key = "sk-very-secret-value"
+	c, err := NewClient(WithAPIKey(key), WithBaseURL(testBase))
+	require.NoError(t, err)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		out := fmt.Sprintf(verb, c)
+		assert.NotContains(t, out, key, verb)
+		assert.NotContains(t, out, fmt.Sprintf("%x", key), verb)
+	}
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.cfg, c.cfg), key)
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.hc.Transport, c.hc.Transport), key)
+
+	_, err = NewClient(WithAPIKey("bad key\n"+key), WithBaseURL(testBase))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), key)
+}
+
+func TestRequestHeadersAndPaths(t *testing.T) {
+	c, mt, _ := mockClient(t, WithUserAgent("myapp/2.0"), WithModel("qwen-image-edit-plus"))
+	var got *http.Request
+	var body []byte
+	plus := testBase + "/vendors/alibaba/v1/qwen-image-edit-plus/generation"
+	mt.RegisterResponder(http.MethodPost, plus, func(r *http.Request) (*http.Response, error) {
+		got = r
+		body, _ = io.ReadAll(r.Body)
+		return jsonResponder(202, pendingJS)(r)
+	})
+	info, err := c.Submit(context.Background(), validRequest(t))
+	require.NoError(t, err)
+	assert.Equal(t, "task-1", info.ID)
+	assert.Equal(t, StatusPending, info.Status)
+
+	assert.Equal(t, "Bearer "+testKey, got.Header.Get("Authorization"))
+	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
+	assert.Equal(t, "qwenedit-go/"+Version+" myapp/2.0", got.Header.Get("User-Agent"))
+	assert.Equal(t, int64(len(body)), got.ContentLength, "exact Content-Length, no chunking")
+	assert.Empty(t, got.TransferEncoding)
+	assert.True(t, json.Valid(body))
+
+	mt.RegisterResponder(http.MethodGet, plus+"/task-1", jsonResponder(200, runningJS))
+	task, err := c.Get(context.Background(), "task-1")
+	require.NoError(t, err)
+	assert.Equal(t, StatusProcessing, task.Status)
+	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+plus+"/task-1"])
+}
+
+func TestPathPrefixIsKept(t *testing.T) {
+	c, mt, _ := mockClient(t, WithBaseURL(testBase+"/proxy/v2/"))
+	mt.RegisterResponder(http.MethodGet, testBase+"/proxy/v2/vendors/alibaba/v1/qwen-image-edit-max/generation/abc", jsonResponder(200, strings.Replace(runningJS, "task-1", "abc", 1)))
+	task, err := c.Get(context.Background(), "abc")
+	require.NoError(t, err)
+	assert.Equal(t, "abc", task.ID)
+}
+
+func TestTaskIDIsPathEscaped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Raw-Path", r.URL.EscapedPath())
+		w.Header().Set("X-Query", r.URL.RawQuery)
+		w.WriteHeader(404)
+		_, _ = io.WriteString(w, `{"detail":"nope"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithMaxRetries(0))
+	require.NoError(t, err)
+	_, err = c.Get(context.Background(), "../x?y=1#z")
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "/vendors/alibaba/v1/qwen-image-edit-max/generation/..%2Fx%3Fy=1%23z", apiErr.Path)
+
+	for _, bad := range []string{"", "  ", ".", ".."} {
+		_, err := c.Get(context.Background(), bad)
+		assert.ErrorIs(t, err, ErrInvalidRequest, "%q", bad)
+		_, err = c.WaitForResult(context.Background(), bad)
+		assert.ErrorIs(t, err, ErrInvalidRequest, "%q", bad)
+	}
+}
+
+func TestTaskIDReachesServerEscaped(t *testing.T) {
+	var rawPath, query string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rawPath, query = r.URL.EscapedPath(), r.URL.RawQuery
+		_, _ = io.WriteString(w, runningJS)
+	}))
+	defer srv.Close()
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	_, err = c.Get(context.Background(), "../x?y")
+	require.NoError(t, err)
+	assert.Equal(t, "/vendors/alibaba/v1/qwen-image-edit-max/generation/..%2Fx%3Fy", rawPath)
+	assert.Empty(t, query)
+}
+
+func TestResponseBodyLimit(t *testing.T) {
+	c, mt, _ := mockClient(t)
+	huge := `{"task_info":{"id":"task-1","status":"pending"},"pad":"` + strings.Repeat("x", maxSuccessBody) + `"}`
+	mt.RegisterResponder(http.MethodGet, taskURL, jsonResponder(200, huge))
+	_, err := c.Get(context.Background(), "task-1")
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	assert.Equal(t, 1, mt.GetTotalCallCount(), "a too-large answer is not retried")
+}
+
+func TestLoggerEvents(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, mt, _ := mockClient(t, WithLogger(logger))
+	mt.RegisterResponder(http.MethodGet, taskURL, httpmock.ResponderFromMultipleResponses([]*http.Response{
+		httpmock.NewStringResponse(503, `{"detail":"busy"}`),
+		httpmock.NewStringResponse(200, runningJS),
+	}))
+	_, err := c.Get(context.Background(), "task-1")
+	require.NoError(t, err)
+	out := buf.String()
+	assert.NotContains(t, out, testKey)
+	assert.Contains(t, out, `"msg":"qwenedit: retrying"`)
+	assert.Contains(t, out, `"level":"INFO"`)
+	assert.Contains(t, out, `"attempt":2`)
+	assert.Contains(t, out, `"status":503`)
+	assert.Contains(t, out, `"path":"/vendors/alibaba/v1/qwen-image-edit-max/generation/task-1"`)
+}

@@ -1,0 +1,202 @@
+package qwenedit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
+)
+
+// Download streams the image at a result URL into w and returns the bytes
+// written. The API key is sent only if the URL is on the API's own origin,
+// never to a result host. It fails if the answer is not an image or exceeds
+// the download cap (WithMaxDownloadSize), retries 5xx and network errors as
+// long as nothing was written to w yet, and reports an expired or unknown
+// URL (403/404; result URLs live 24 hours) as an error matching ErrResultExpired.
+func (c *Client) Download(ctx context.Context, resultURL string, w io.Writer) (int64, error) {
+	n, _, err := c.download(ctx, resultURL, w)
+	return n, err
+}
+
+// SaveImages downloads every result of task into dir (created if needed) as
+// <task id>_<index>.<ext>, the extension taken from the content type, and
+// returns the paths written. Files appear complete or not at all: each is
+// written to a temporary name first and renamed.
+func (c *Client) SaveImages(ctx context.Context, task *Task, dir string) ([]string, error) {
+	if task == nil || len(task.Images) == 0 {
+		return nil, errors.New("qwenedit: SaveImages: the task has no result images")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("qwenedit: SaveImages: %w", err)
+	}
+	var paths []string
+	for i, u := range task.Images {
+		p, err := c.saveOne(ctx, u, dir, fmt.Sprintf("%s_%d", safeFileName(task.ID), i))
+		if err != nil {
+			return paths, fmt.Errorf("qwenedit: SaveImages: image %d of task %s: %w", i, task.ID, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path string, err error) {
+	tmp, err := os.CreateTemp(dir, "."+stem+".*.part")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	_, ctype, err := c.download(ctx, resultURL, tmp)
+	if err != nil {
+		return "", err
+	}
+	if err = tmp.Close(); err != nil {
+		return "", err
+	}
+	path = filepath.Join(dir, stem+extensionFor(ctype))
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// download does the work of Download and also returns the content type.
+func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (int64, string, error) {
+	u, err := url.Parse(resultURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, "", fmt.Errorf("qwenedit: download: %q is not an http(s) URL", resultURL)
+	}
+	cw := &countingWriter{w: w}
+	var ctype string
+	ev := event{method: http.MethodGet, path: u.Path}
+	err = c.withRetries(ctx, ev, c.cfg.retry.attemptTimeout, func(actx context.Context, _ int) outcome {
+		var o outcome
+		ctype, o = c.downloadAttempt(actx, ctx, u, cw)
+		if cw.n > 0 {
+			o.retry = false // bytes already went to w; a retry would duplicate them
+		}
+		return o
+	})
+	return cw.n, ctype, err
+}
+
+func (c *Client) downloadAttempt(actx, parent context.Context, u *url.URL, w io.Writer) (string, outcome) {
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err)}
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err), retry: parent.Err() == nil, reason: "network"}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", downloadStatusFailure(resp, u, c.cfg.clock)
+	}
+	if resp.ContentLength > c.cfg.maxDownload {
+		return "", outcome{err: fmt.Errorf("qwenedit: download: %w: %d bytes, the cap is %d", ErrResponseTooLarge, resp.ContentLength, c.cfg.maxDownload)}
+	}
+	body := io.LimitReader(resp.Body, c.cfg.maxDownload+1)
+	ctype, body, err := checkImageContentType(resp.Header.Get("Content-Type"), body)
+	if err != nil {
+		return "", outcome{err: err}
+	}
+	n, err := io.Copy(w, body)
+	switch {
+	case n > c.cfg.maxDownload:
+		return "", outcome{err: fmt.Errorf("qwenedit: download: %w: more than %d bytes", ErrResponseTooLarge, c.cfg.maxDownload)}
+	case err != nil:
+		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err), retry: parent.Err() == nil, reason: "response body"}
+	case resp.ContentLength >= 0 && n != resp.ContentLength:
+		return "", outcome{err: fmt.Errorf("qwenedit: download: got %d of %d bytes: %w", n, resp.ContentLength, io.ErrUnexpectedEOF), retry: true, reason: "short body"}
+	}
+	return ctype, outcome{}
+}
+
+func downloadStatusFailure(resp *http.Response, u *url.URL, clk clock) outcome {
+	apiErr := newAPIError(http.MethodGet, u.Path, resp, clk.Now())
+	o := outcome{err: apiErr, retry: isRetryableStatus(resp.StatusCode), retryAfter: apiErr.RetryAfter, reason: fmt.Sprintf("status %d", resp.StatusCode)}
+	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound {
+		o.err = fmt.Errorf("%w: %w", ErrResultExpired, apiErr)
+	}
+	return o
+}
+
+// checkImageContentType accepts image/* and, for a missing or generic type,
+// sniffs the first bytes. It returns the body with the sniffed bytes put back.
+func checkImageContentType(header string, body io.Reader) (string, io.Reader, error) {
+	mt, _, _ := mime.ParseMediaType(header)
+	if strings.HasPrefix(mt, "image/") {
+		return mt, body, nil
+	}
+	if mt != "" && mt != "application/octet-stream" && mt != "binary/octet-stream" {
+		return "", nil, fmt.Errorf("qwenedit: download: %w: content type %q is not an image", ErrUnexpectedResponse, header)
+	}
+	head := make([]byte, imageinfo.SniffLen)
+	n, _ := io.ReadFull(body, head)
+	f, err := imageinfo.Sniff(head[:n])
+	if err != nil {
+		return "", nil, fmt.Errorf("qwenedit: download: %w: the body is not an image", ErrUnexpectedResponse)
+	}
+	return f.MIME(), io.MultiReader(strings.NewReader(string(head[:n])), body), nil
+}
+
+func extensionFor(mediaType string) string {
+	switch mediaType {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/webp":
+		return ".webp"
+	case "image/gif":
+		return ".gif"
+	case "image/bmp":
+		return ".bmp"
+	case "image/tiff":
+		return ".tiff"
+	}
+	return ".img"
+}
+
+// safeFileName keeps an ID usable as a file name on every OS.
+func safeFileName(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		if r < 128 && (r == '-' || r == '_' || r == '.' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	s := strings.Trim(b.String(), ".")
+	if s == "" {
+		return "task"
+	}
+	return s
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

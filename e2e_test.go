@@ -1,0 +1,173 @@
+package qwenedit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
+)
+
+// fakeClient starts a fake server and a client for it that never sleeps for real.
+func fakeClient(t *testing.T, srvOpts ...qwenedittest.Option) (*qwenedit.Client, *qwenedittest.Server, *qwenedit.FakeClock) {
+	t.Helper()
+	clk := qwenedit.NewFakeClock()
+	srv := qwenedittest.NewServer(append([]qwenedittest.Option{qwenedittest.WithClock(clk.Now)}, srvOpts...)...)
+	t.Cleanup(srv.Close)
+	c, err := qwenedit.NewClient(
+		qwenedit.WithAPIKey(srv.APIKey()),
+		qwenedit.WithBaseURL(srv.URL()),
+		qwenedit.WithClock(clk),
+	)
+	require.NoError(t, err)
+	return c, srv, clk
+}
+
+func samplePNG(t *testing.T) []byte {
+	data, err := os.ReadFile(filepath.Join("testdata", "sample.png"))
+	require.NoError(t, err)
+	return data
+}
+
+func TestEndToEndEditBothVocabularies(t *testing.T) {
+	for _, vocab := range []qwenedittest.Vocabulary{qwenedittest.VocabularyPending, qwenedittest.VocabularyQueued} {
+		t.Run(string(vocab), func(t *testing.T) {
+			c, srv, _ := fakeClient(t, qwenedittest.WithVocabulary(vocab), qwenedittest.WithTaskDuration(20*time.Second))
+			var statuses []qwenedit.TaskStatus
+			var submitted string
+			task, err := c.Edit(context.Background(), &qwenedit.EditRequest{
+				Images: []qwenedit.Image{qwenedit.ImageFile(filepath.Join("testdata", "sample.png"))},
+				Prompt: "Turn the sky purple",
+				Size:   qwenedit.Size{Width: 768, Height: 512},
+				N:      2,
+			},
+				qwenedit.WithOnSubmitted(func(ti *qwenedit.TaskInfo) { submitted = ti.ID }),
+				qwenedit.WithOnPoll(func(t *qwenedit.Task) { statuses = append(statuses, t.Status) }),
+			)
+			require.NoError(t, err)
+			assert.Equal(t, submitted, task.ID)
+			assert.True(t, task.Status.IsSuccess())
+			require.Len(t, task.Images, 2)
+			require.NotEmpty(t, statuses)
+			assert.Equal(t, task.Status, statuses[len(statuses)-1])
+			assert.Equal(t, 1, srv.SubmitCount())
+
+			paths, err := c.SaveImages(context.Background(), task, t.TempDir())
+			require.NoError(t, err)
+			require.Len(t, paths, 2)
+			f, err := os.Open(paths[0])
+			require.NoError(t, err)
+			defer f.Close()
+			cfg, err := png.DecodeConfig(f)
+			require.NoError(t, err)
+			assert.Equal(t, image.Config{Width: 768, Height: 512, ColorModel: cfg.ColorModel}, cfg)
+
+			for _, r := range srv.Requests() {
+				if r.Origin == "results" {
+					assert.Empty(t, r.Header.Get("Authorization"), "no key on the results origin")
+				}
+			}
+		})
+	}
+}
+
+func TestEndToEndWireFormat(t *testing.T) {
+	c, srv, _ := fakeClient(t)
+	img := samplePNG(t)
+	_, err := c.Submit(context.Background(), &qwenedit.EditRequest{
+		Images:       []qwenedit.Image{qwenedit.ImageBytes(img), qwenedit.ImageURL("https://example.com/b.png")},
+		Prompt:       "Put Image 1 into Image 2",
+		Seed:         qwenedit.Ptr(0),
+		PromptExtend: qwenedit.Ptr(false),
+	})
+	require.NoError(t, err)
+	reqs := srv.Requests()
+	require.Len(t, reqs, 1)
+	r := reqs[0]
+	assert.Equal(t, "POST", r.Method)
+	assert.Equal(t, "/vendors/alibaba/v1/qwen-image-edit-max/generation", r.Path)
+	assert.Equal(t, "Bearer "+srv.APIKey(), r.Header.Get("Authorization"))
+	assert.True(t, strings.HasPrefix(r.Header.Get("User-Agent"), "qwenedit-go/"))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(r.Body, &body))
+	images := body["images"].([]any)
+	assert.True(t, strings.HasPrefix(images[0].(string), "data:image/png;base64,"))
+	assert.Equal(t, "https://example.com/b.png", images[1])
+	assert.Equal(t, float64(0), body["seed"])
+	assert.Equal(t, false, body["prompt_extend"])
+	assert.NotContains(t, body, "n")
+	assert.NotContains(t, body, "size")
+}
+
+func TestEndToEndFailedTask(t *testing.T) {
+	for _, field := range []string{"code", "error_code"} {
+		c, srv, _ := fakeClient(t, qwenedittest.WithErrorCodeField(field))
+		srv.FailNextTask(3001, "Invalid Request", "The prompt contains prohibited content")
+		_, err := c.Edit(context.Background(), &qwenedit.EditRequest{
+			Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))},
+			Prompt: "something forbidden",
+		})
+		var failed *qwenedit.TaskFailedError
+		require.ErrorAs(t, err, &failed, field)
+		assert.Equal(t, 3001, failed.Code)
+		assert.Equal(t, "Invalid Request", failed.Title)
+		assert.Equal(t, "The prompt contains prohibited content", failed.Detail)
+	}
+}
+
+func TestEndToEndErrors(t *testing.T) {
+	c, srv, _ := fakeClient(t)
+	bad, err := qwenedit.NewClient(qwenedit.WithAPIKey("wrong"), qwenedit.WithBaseURL(srv.URL()))
+	require.NoError(t, err)
+	_, err = bad.Get(context.Background(), "whatever")
+	assert.ErrorIs(t, err, qwenedit.ErrUnauthorized)
+
+	_, err = c.Get(context.Background(), "no-such-task")
+	assert.ErrorIs(t, err, qwenedit.ErrNotFound)
+	var apiErr *qwenedit.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 2005, apiErr.Code)
+	assert.NotEmpty(t, apiErr.TraceParent)
+
+	srv.InjectFault(qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: 429, RetryAfter: "1", Times: 2})
+	info, err := c.Submit(context.Background(), &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "p"})
+	require.NoError(t, err)
+	assert.NotEmpty(t, info.ID)
+	assert.Equal(t, 1, srv.SubmitCount(), "429s are retried and create no task")
+
+	srv.InjectFault(qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: 500})
+	_, err = c.Submit(context.Background(), &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "p"})
+	var amb *qwenedit.AmbiguousSubmitError
+	assert.True(t, errors.As(err, &amb))
+}
+
+func TestEndToEndResume(t *testing.T) {
+	c, srv, _ := fakeClient(t, qwenedittest.WithTaskDuration(time.Hour))
+	info, err := c.Submit(context.Background(), &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "p"})
+	require.NoError(t, err)
+	_, err = c.WaitForResult(context.Background(), info.ID, qwenedit.WithMaxWait(time.Minute))
+	var timeout *qwenedit.WaitTimeoutError
+	require.ErrorAs(t, err, &timeout)
+	assert.Equal(t, info.ID, timeout.TaskID)
+
+	require.NoError(t, srv.SetTaskStatus(info.ID, "completed"))
+	task, err := c.WaitForResult(context.Background(), timeout.TaskID)
+	require.NoError(t, err)
+	assert.NotEmpty(t, task.Images)
+
+	srv.ExpireResults()
+	_, err = c.Download(context.Background(), task.Images[0], &bytes.Buffer{})
+	assert.ErrorIs(t, err, qwenedit.ErrResultExpired)
+}

@@ -1,0 +1,341 @@
+package qwenedit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors. Match them with errors.Is; the typed errors below carry the details.
+var (
+	// ErrNoAPIKey: NewClient found no key in WithAPIKey or MULEROUTER_API_KEY.
+	ErrNoAPIKey = errors.New("qwenedit: no API key (use WithAPIKey or set MULEROUTER_API_KEY)")
+	// ErrInvalidRequest: the request broke a documented constraint, found either by
+	// Validate before any network call (*ValidationError) or by the server (400/422 *APIError).
+	ErrInvalidRequest = errors.New("qwenedit: invalid request")
+	// ErrUnauthorized: HTTP 401, the key is missing, malformed, expired or revoked.
+	ErrUnauthorized = errors.New("qwenedit: unauthorized")
+	// ErrPaymentRequired: HTTP 402, the account balance or subscription does not cover the call.
+	ErrPaymentRequired = errors.New("qwenedit: payment required")
+	// ErrForbidden: HTTP 403.
+	ErrForbidden = errors.New("qwenedit: forbidden")
+	// ErrNotFound: HTTP 404, a wrong path or an unknown (or expired) task ID.
+	ErrNotFound = errors.New("qwenedit: not found")
+	// ErrRateLimited: HTTP 429, a rate limit, quota or daily spend limit.
+	ErrRateLimited = errors.New("qwenedit: rate limited")
+	// ErrTaskFailed: the task reached the status "failed" (*TaskFailedError).
+	ErrTaskFailed = errors.New("qwenedit: task failed")
+	// ErrWaitTimeout: WaitForResult gave up before the task finished (*WaitTimeoutError).
+	ErrWaitTimeout = errors.New("qwenedit: timed out waiting for task")
+	// ErrUnexpectedResponse: a 2xx answer whose body is not the documented JSON.
+	ErrUnexpectedResponse = errors.New("qwenedit: unexpected response")
+	// ErrResponseTooLarge: an answer exceeded the size limit for its kind.
+	ErrResponseTooLarge = errors.New("qwenedit: response too large")
+	// ErrResultExpired: a result URL answered 403 or 404; result URLs live 24 hours.
+	ErrResultExpired = errors.New("qwenedit: result URL expired or unknown (result URLs are valid for 24 hours after the task finished)")
+)
+
+// APIError is a non-2xx answer from the API.
+type APIError struct {
+	// StatusCode is the HTTP status code.
+	StatusCode int
+	// Message is the server's explanation, taken from the body's detail, error,
+	// message or task_info.error fields (in that order), else "HTTP <code>".
+	Message string
+	// Code is the numeric error_code (or code) of the body, 0 when absent.
+	Code int
+	// TraceParent is the traceparent response header; quote it in bug reports.
+	TraceParent string
+	// RetryAfter is the wait the server asked for (Retry-After), 0 when absent.
+	RetryAfter time.Duration
+	// Method and Path identify the call that failed.
+	Method, Path string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "qwenedit: %s %s: HTTP %d", e.Method, e.Path, e.StatusCode)
+	if e.Message != "" && e.Message != fmt.Sprintf("HTTP %d", e.StatusCode) {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (code %d)", e.Code)
+	}
+	if e.TraceParent != "" {
+		fmt.Fprintf(&b, " [traceparent %s]", e.TraceParent)
+	}
+	return b.String()
+}
+
+// Is maps the status code to the sentinel errors, so errors.Is(err, ErrNotFound) works.
+func (e *APIError) Is(target error) bool {
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		return target == ErrUnauthorized
+	case http.StatusPaymentRequired:
+		return target == ErrPaymentRequired
+	case http.StatusForbidden:
+		return target == ErrForbidden
+	case http.StatusNotFound:
+		return target == ErrNotFound
+	case http.StatusTooManyRequests:
+		return target == ErrRateLimited
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return target == ErrInvalidRequest
+	}
+	return false
+}
+
+// Temporary reports whether the same call may succeed later (408, 429 and 5xx).
+func (e *APIError) Temporary() bool {
+	return isRetryableStatus(e.StatusCode)
+}
+
+// FieldError is one violated constraint of a request.
+type FieldError struct {
+	// Field is the wire name: "prompt", "n", "size", "images", "images[1]", ...
+	Field string
+	// Message says what is wrong and what the limit is.
+	Message string
+}
+
+func (f FieldError) String() string { return f.Field + ": " + f.Message }
+
+// ValidationError lists every problem found in a request before it was sent.
+type ValidationError struct {
+	Problems []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "qwenedit: invalid request: " + strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrInvalidRequest) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// TaskFailedError is a task that ended with the status "failed".
+type TaskFailedError struct {
+	TaskID string
+	// Code, Title and Detail come from task_info.error; Code is 0 when the server sent none.
+	Code          int
+	Title, Detail string
+	// Task is the last state the server reported.
+	Task *Task
+}
+
+func (e *TaskFailedError) Error() string {
+	msg := fmt.Sprintf("qwenedit: task %s failed", e.TaskID)
+	if e.Code != 0 {
+		msg += fmt.Sprintf(" (code %d)", e.Code)
+	}
+	switch {
+	case e.Title != "" && e.Detail != "":
+		msg += ": " + e.Title + ": " + e.Detail
+	case e.Title != "" || e.Detail != "":
+		msg += ": " + e.Title + e.Detail
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrTaskFailed) true.
+func (e *TaskFailedError) Is(target error) bool { return target == ErrTaskFailed }
+
+func newTaskFailedError(t *Task) *TaskFailedError {
+	e := &TaskFailedError{TaskID: t.ID, Task: t}
+	if t.Error != nil {
+		e.Code, e.Title, e.Detail = t.Error.Code, t.Error.Title, t.Error.Detail
+	}
+	return e
+}
+
+// WaitTimeoutError means WaitForResult stopped waiting (its maximum wait or the
+// context's deadline passed) while the task was still running on the server.
+// The task is not cancelled: resume with WaitForResult(ctx, e.TaskID).
+type WaitTimeoutError struct {
+	TaskID string
+	// LastStatus is the last status seen, "" if no poll succeeded.
+	LastStatus TaskStatus
+	// Waited is how long WaitForResult waited.
+	Waited time.Duration
+	// LastErr is the last transient polling error, if the last poll failed.
+	LastErr error
+}
+
+func (e *WaitTimeoutError) Error() string {
+	msg := fmt.Sprintf("qwenedit: gave up waiting for task %s after %s", e.TaskID, e.Waited.Round(time.Millisecond))
+	if e.LastStatus != "" {
+		msg += fmt.Sprintf(" (last status %q)", e.LastStatus)
+	}
+	if e.LastErr != nil {
+		msg += fmt.Sprintf(" (last poll failed: %v)", e.LastErr)
+	}
+	return msg + "; the task may still finish: resume with WaitForResult"
+}
+
+// Is makes errors.Is work for ErrWaitTimeout and context.DeadlineExceeded.
+func (e *WaitTimeoutError) Is(target error) bool {
+	return target == ErrWaitTimeout || target == context.DeadlineExceeded
+}
+
+// AmbiguousSubmitError is a Submit whose outcome is unknown: the request was sent
+// in full but no usable answer came back (a timeout, a reset connection, a 5xx).
+// A task may have been created and may be charged. Do not blindly resubmit: check
+// your MuleRouter dashboard or wait for a task you can identify first.
+type AmbiguousSubmitError struct {
+	// Err is what went wrong; errors.As still finds an *APIError or a net error inside.
+	Err error
+}
+
+func (e *AmbiguousSubmitError) Error() string {
+	return fmt.Sprintf("qwenedit: submit outcome unknown, a task may have been created (check before resubmitting): %v", e.Err)
+}
+
+func (e *AmbiguousSubmitError) Unwrap() error { return e.Err }
+
+// errorBody is the union of the error shapes seen from MuleRouter and its clients.
+type errorBody struct {
+	Detail    json.RawMessage `json:"detail"`
+	Error     json.RawMessage `json:"error"`
+	Message   json.RawMessage `json:"message"`
+	ErrorCode json.RawMessage `json:"error_code"`
+	Code      json.RawMessage `json:"code"`
+	TaskInfo  *struct {
+		Error json.RawMessage `json:"error"`
+	} `json:"task_info"`
+}
+
+// newAPIError reads (a bounded part of) resp's body and builds the error.
+func newAPIError(method, path string, resp *http.Response, now time.Time) *APIError {
+	e := &APIError{
+		StatusCode:  resp.StatusCode,
+		TraceParent: resp.Header.Get("Traceparent"),
+		RetryAfter:  parseRetryAfter(resp.Header, now),
+		Method:      method,
+		Path:        path,
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	drain(resp.Body)
+	e.Message, e.Code = parseErrorBody(body)
+	if e.Message == "" {
+		e.Message = fmt.Sprintf("HTTP %d", resp.StatusCode)
+	}
+	return e
+}
+
+// parseErrorBody picks the message (detail, error, message, task_info.error)
+// and the numeric code (error_code, code) from a JSON error body. A body that
+// is not JSON but short plain text is used as the message.
+func parseErrorBody(body []byte) (string, int) {
+	var eb errorBody
+	if err := json.Unmarshal(body, &eb); err != nil {
+		return plainTextMessage(body), 0
+	}
+	code, ok := jsonInt(eb.ErrorCode)
+	if !ok {
+		code, _ = jsonInt(eb.Code)
+	}
+	for _, raw := range []json.RawMessage{eb.Detail, eb.Error, eb.Message} {
+		if msg := messageFrom(raw); msg != "" {
+			return msg, code
+		}
+	}
+	if eb.TaskInfo != nil {
+		var te TaskError
+		if json.Unmarshal(eb.TaskInfo.Error, &te) == nil {
+			if code == 0 {
+				code = te.Code
+			}
+			return firstNonEmpty(te.Detail, te.Title), code
+		}
+	}
+	return "", code
+}
+
+// messageFrom reads a message that may be a string, an object with a
+// message/detail/msg field, or a list of those (FastAPI's 422 shape).
+func messageFrom(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	var obj struct {
+		Msg     string          `json:"msg"`
+		Message string          `json:"message"`
+		Detail  string          `json:"detail"`
+		Title   string          `json:"title"`
+		Loc     json.RawMessage `json:"loc"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		msg := firstNonEmpty(obj.Detail, obj.Message, obj.Msg, obj.Title)
+		if msg != "" && len(obj.Loc) > 0 {
+			msg = string(obj.Loc) + ": " + msg
+		}
+		return msg
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		var msgs []string
+		for _, item := range list {
+			if m := messageFrom(item); m != "" {
+				msgs = append(msgs, m)
+			}
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return ""
+}
+
+func plainTextMessage(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if s == "" || len(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "<{[") {
+		return ""
+	}
+	return s
+}
+
+// jsonInt reads an integer given as a JSON number or a numeric string.
+func jsonInt(raw json.RawMessage) (int, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return 0, false
+		}
+		f = v
+	}
+	if f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
+}

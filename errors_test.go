@@ -1,0 +1,89 @@
+package qwenedit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestParseErrorBody(t *testing.T) {
+	cases := []struct {
+		body string
+		msg  string
+		code int
+	}{
+		{`{"detail":"Invalid prompt"}`, "Invalid prompt", 0},
+		{`{"error_code":2005,"detail":"Task x does not exist"}`, "Task x does not exist", 2005},
+		{`{"error":"Bad request"}`, "Bad request", 0},
+		{`{"message":"Validation failed"}`, "Validation failed", 0},
+		{`{"detail":"d","error":"e","message":"m"}`, "d", 0},
+		{`{"detail":"","error":"e"}`, "e", 0},
+		{`{"error":{"message":"nested","code":"x"}}`, "nested", 0},
+		{`{"detail":[{"loc":["body","prompt"],"msg":"field required"},{"loc":["body","n"],"msg":"too big"}]}`, `["body","prompt"]: field required; ["body","n"]: too big`, 0},
+		{`{"task_info":{"error":{"code":3001,"title":"T","detail":"D"}}}`, "D", 3001},
+		{`{"task_info":{"error":{"title":"Only title"}}}`, "Only title", 0},
+		{`{"code":"401","message":"Invalid API-key provided."}`, "Invalid API-key provided.", 401},
+		{`upstream timed out`, "upstream timed out", 0},
+		{`<html><body>502</body></html>`, "", 0},
+		{``, "", 0},
+		{`{"detail":null}`, "", 0},
+	}
+	for _, tc := range cases {
+		msg, code := parseErrorBody([]byte(tc.body))
+		assert.Equal(t, tc.msg, msg, tc.body)
+		assert.Equal(t, tc.code, code, tc.body)
+	}
+}
+
+func TestAPIErrorIs(t *testing.T) {
+	sentinels := []error{ErrUnauthorized, ErrPaymentRequired, ErrForbidden, ErrNotFound, ErrRateLimited, ErrInvalidRequest}
+	want := map[int]error{401: ErrUnauthorized, 402: ErrPaymentRequired, 403: ErrForbidden, 404: ErrNotFound, 429: ErrRateLimited, 400: ErrInvalidRequest, 422: ErrInvalidRequest, 500: nil}
+	for status, sentinel := range want {
+		err := fmt.Errorf("wrapped: %w", &APIError{StatusCode: status})
+		for _, s := range sentinels {
+			assert.Equal(t, s == sentinel, errors.Is(err, s), "status %d vs %v", status, s)
+		}
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	e := &APIError{StatusCode: 404, Message: "Task x does not exist", Code: 2005, TraceParent: "00-1-2-01", Method: "GET", Path: "/p"}
+	assert.Equal(t, "qwenedit: GET /p: HTTP 404: Task x does not exist (code 2005) [traceparent 00-1-2-01]", e.Error())
+	assert.Equal(t, "qwenedit: GET /p: HTTP 503", (&APIError{StatusCode: 503, Message: "HTTP 503", Method: "GET", Path: "/p"}).Error())
+
+	v := &ValidationError{Problems: []FieldError{{"prompt", "is required"}, {"images[1]", "is empty"}}}
+	assert.Equal(t, "qwenedit: invalid request: prompt: is required; images[1]: is empty", v.Error())
+	assert.ErrorIs(t, v, ErrInvalidRequest)
+
+	f := &TaskFailedError{TaskID: "t", Code: 3001, Title: "Invalid Request", Detail: "prohibited"}
+	assert.Equal(t, "qwenedit: task t failed (code 3001): Invalid Request: prohibited", f.Error())
+	assert.ErrorIs(t, f, ErrTaskFailed)
+
+	w := &WaitTimeoutError{TaskID: "t", LastStatus: StatusRunning}
+	assert.ErrorIs(t, w, ErrWaitTimeout)
+	assert.ErrorIs(t, w, context.DeadlineExceeded)
+	assert.Contains(t, w.Error(), "resume with WaitForResult")
+
+	a := &AmbiguousSubmitError{Err: &APIError{StatusCode: 502}}
+	assert.True(t, strings.Contains(a.Error(), "check before resubmitting"))
+	var apiErr *APIError
+	assert.ErrorAs(t, a, &apiErr)
+	assert.False(t, errors.Is(a, ErrNotFound))
+	assert.True(t, (&APIError{StatusCode: http.StatusTooManyRequests}).Temporary())
+	assert.False(t, (&APIError{StatusCode: http.StatusNotFound}).Temporary())
+}
+
+func FuzzParseErrorBody(f *testing.F) {
+	for _, s := range []string{`{"detail":"x"}`, `{"detail":[{"msg":"m"}]}`, `{"error_code":"12"}`, `{"task_info":{"error":"x"}}`, `plain`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, _ := parseErrorBody(body)
+		assert.Equal(t, strings.TrimSpace(msg), msg)
+	})
+}

@@ -1,0 +1,211 @@
+// Command edit edits one to three images with a text instruction using
+// Qwen Image Edit Max on MuleRouter, and saves the results.
+//
+//	go run ./examples/edit -image testdata/sample.png -prompt "Turn the sky purple" -out out
+//
+// With MULEROUTER_API_KEY set it calls the real API (and is charged). Without
+// it, or with -fake, it starts the qwenedittest fake server in-process and
+// says so: nothing leaves the machine and the results are generated locally.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
+)
+
+// imageList collects repeated -image flags.
+type imageList []string
+
+func (l *imageList) String() string     { return strings.Join(*l, ",") }
+func (l *imageList) Set(v string) error { *l = append(*l, v); return nil }
+
+// optionalBool is a flag that stays unset unless given, so the server default applies.
+type optionalBool struct{ v *bool }
+
+func (b *optionalBool) String() string {
+	if b.v == nil {
+		return "server default"
+	}
+	return strconv.FormatBool(*b.v)
+}
+
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.v = &v
+	return nil
+}
+
+func (b *optionalBool) IsBoolFlag() bool { return true }
+
+type options struct {
+	images       imageList
+	prompt       string
+	negative     string
+	n            int
+	seed         int
+	size         string
+	promptExtend optionalBool
+	safety       optionalBool
+	out          string
+	resume       string
+	fake         bool
+	maxWait      time.Duration
+	model        string
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "edit:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("edit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&o.images, "image", "input image: a file path or an http(s) URL; repeat for up to 3 (\"Image 1\", \"Image 2\", \"Image 3\" in the prompt)")
+	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction, at most 800 characters (required unless -resume)")
+	fs.StringVar(&o.negative, "negative", "", "what to avoid, at most 500 characters")
+	fs.IntVar(&o.n, "n", 0, "number of output images, 1-6 (0: server default, 1)")
+	fs.IntVar(&o.seed, "seed", -1, "random seed 0-2147483647 (-1: none)")
+	fs.StringVar(&o.size, "size", "", "output size WIDTH*HEIGHT, each side 512-2048 (default: follows the last image)")
+	fs.Var(&o.promptExtend, "prompt-extend", "let a language model rewrite the prompt (server default true)")
+	fs.Var(&o.safety, "safety-filter", "content safety filter (server default true)")
+	fs.StringVar(&o.out, "out", "out", "folder for the result images")
+	fs.StringVar(&o.resume, "resume", "", "a task ID to wait for instead of submitting a new task")
+	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
+	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for the result")
+	fs.StringVar(&o.model, "model", qwenedit.DefaultModel, "model: qwen-image-edit-max or qwen-image-edit-plus")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q; use -image for each image", fs.Args())
+	}
+	if o.resume == "" && (len(o.images) == 0 || o.prompt == "") {
+		fs.Usage()
+		return nil, errors.New("need -image and -prompt (or -resume TASK_ID)")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	clientOpts := []qwenedit.Option{qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit")}
+	if o.fake || os.Getenv("MULEROUTER_API_KEY") == "" {
+		srv := qwenedittest.NewServer(qwenedittest.WithTaskDuration(3 * time.Second))
+		defer srv.Close()
+		fmt.Fprintf(stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at %s.\nNothing is sent to MuleRouter and nothing is charged; the results are generated locally.\n", srv.URL())
+		clientOpts = append(clientOpts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
+	}
+	client, err := qwenedit.NewClient(clientOpts...)
+	if err != nil {
+		return err
+	}
+
+	taskID := o.resume
+	if taskID == "" {
+		req, err := o.request()
+		if err != nil {
+			return err
+		}
+		info, err := client.Submit(ctx, req)
+		if err != nil {
+			return explain(err)
+		}
+		taskID = info.ID
+		fmt.Fprintf(stdout, "task %s submitted\n", taskID)
+	}
+
+	start := time.Now()
+	task, err := client.WaitForResult(ctx, taskID,
+		qwenedit.WithMaxWait(o.maxWait),
+		qwenedit.WithOnPoll(func(t *qwenedit.Task) {
+			fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
+		}),
+	)
+	if err != nil {
+		return resumeHint(taskID, explain(err))
+	}
+	paths, err := client.SaveImages(ctx, task, o.out)
+	for _, p := range paths {
+		fmt.Fprintln(stdout, "saved", p)
+	}
+	return err
+}
+
+// request builds the EditRequest from the flags.
+func (o *options) request() (*qwenedit.EditRequest, error) {
+	req := &qwenedit.EditRequest{
+		Prompt:         o.prompt,
+		NegativePrompt: o.negative,
+		N:              o.n,
+		PromptExtend:   o.promptExtend.v,
+		SafetyFilter:   o.safety.v,
+	}
+	for _, img := range o.images {
+		if strings.HasPrefix(img, "http://") || strings.HasPrefix(img, "https://") {
+			req.Images = append(req.Images, qwenedit.ImageURL(img))
+		} else {
+			req.Images = append(req.Images, qwenedit.ImageFile(img))
+		}
+	}
+	if o.seed >= 0 {
+		req.Seed = qwenedit.Ptr(o.seed)
+	}
+	if o.size != "" {
+		size, err := qwenedit.ParseSize(o.size)
+		if err != nil {
+			return nil, err
+		}
+		req.Size = size
+	}
+	return req, nil
+}
+
+// explain adds what a user can do about the common errors.
+func explain(err error) error {
+	var amb *qwenedit.AmbiguousSubmitError
+	var failed *qwenedit.TaskFailedError
+	switch {
+	case errors.Is(err, qwenedit.ErrUnauthorized):
+		return fmt.Errorf("%w\n(check MULEROUTER_API_KEY)", err)
+	case errors.Is(err, qwenedit.ErrPaymentRequired):
+		return fmt.Errorf("%w\n(top up your MuleRouter balance)", err)
+	case errors.As(err, &amb):
+		return fmt.Errorf("%w\n(do not resubmit blindly: a task may exist)", err)
+	case errors.As(err, &failed):
+		return fmt.Errorf("%w\n(the task was processed and failed; change the prompt or images)", err)
+	}
+	return err
+}
+
+func resumeHint(taskID string, err error) error {
+	var timeout *qwenedit.WaitTimeoutError
+	if errors.As(err, &timeout) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w\nresume with: go run ./examples/edit -resume %s", err, taskID)
+	}
+	return err
+}

@@ -1,0 +1,227 @@
+package qwenedit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
+	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
+)
+
+// Image is one input image: a URL the server fetches, or local bytes sent
+// inline as a base64 data URI. Build it with ImageURL, ImageFile, ImageBytes
+// or ImageReader; the zero Image is invalid. Copies share the same source.
+type Image struct {
+	src *imageSource
+}
+
+type imageKind int
+
+const (
+	kindURL imageKind = iota + 1
+	kindFile
+	kindBytes
+	kindReader
+)
+
+type imageSource struct {
+	kind imageKind
+	url  string
+	path string
+	data []byte
+
+	reader   io.Reader
+	readOnce sync.Once
+	readErr  error
+}
+
+// ImageURL is an image the server downloads itself: an http or https URL,
+// passed through unchanged. It must be publicly reachable.
+func ImageURL(u string) Image { return Image{&imageSource{kind: kindURL, url: u}} }
+
+// ImageFile is a local file, checked and then streamed from disk at Submit as
+// data:<mime>;base64,... (the MIME type sniffed from its bytes, not its name).
+// A file that changes between the check and the upload fails the Submit.
+func ImageFile(path string) Image { return Image{&imageSource{kind: kindFile, path: path}} }
+
+// ImageBytes is an in-memory image; the MIME type is sniffed from the bytes.
+// The slice is not copied: do not modify it until Submit has returned.
+func ImageBytes(data []byte) Image { return Image{&imageSource{kind: kindBytes, data: data}} }
+
+// ImageReader is an image read from r, once, at the first Validate or Submit
+// (at most MaxImageBytes+1 bytes are read). The raw bytes are kept so the
+// request can be retried; the base64 form is never held in memory.
+func ImageReader(r io.Reader) Image { return Image{&imageSource{kind: kindReader, reader: r}} }
+
+// String describes the image without its content.
+func (img Image) String() string {
+	if img.src == nil {
+		return "Image(zero)"
+	}
+	switch img.src.kind {
+	case kindURL:
+		return "ImageURL(" + img.src.url + ")"
+	case kindFile:
+		return "ImageFile(" + img.src.path + ")"
+	case kindBytes:
+		return fmt.Sprintf("ImageBytes(%d bytes)", len(img.src.data))
+	default:
+		return "ImageReader"
+	}
+}
+
+// preparedImage is an image that passed its checks, ready to go in a body.
+type preparedImage struct {
+	part streambody.Part
+}
+
+// prepare checks the image and returns how to send it. Errors are
+// user-facing messages for a FieldError.
+func (img Image) prepare(checkPixels bool) (preparedImage, error) {
+	if img.src == nil {
+		return preparedImage{}, errors.New("is the zero Image; build it with ImageURL, ImageFile, ImageBytes or ImageReader")
+	}
+	switch img.src.kind {
+	case kindURL:
+		if err := checkImageURL(img.src.url); err != nil {
+			return preparedImage{}, err
+		}
+		return preparedImage{part: streambody.Part{URL: img.src.url}}, nil
+	case kindFile:
+		return prepareFile(img.src.path, checkPixels)
+	case kindReader:
+		data, err := img.src.readAll()
+		if err != nil {
+			return preparedImage{}, err
+		}
+		return prepareBytes(data, checkPixels)
+	default:
+		return prepareBytes(img.src.data, checkPixels)
+	}
+}
+
+func checkImageURL(raw string) error {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(raw)), "data:") {
+		return errors.New("data: URIs are not accepted by ImageURL; pass the raw bytes with ImageBytes and the SDK encodes them")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("is not a valid URL: %v", err)
+	}
+	if s := strings.ToLower(u.Scheme); s != "http" && s != "https" {
+		return fmt.Errorf("URL scheme %q is not supported, use http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("URL has no host")
+	}
+	return nil
+}
+
+// readAll reads an ImageReader's bytes once; later calls reuse them.
+func (s *imageSource) readAll() ([]byte, error) {
+	s.readOnce.Do(func() {
+		data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
+		if err != nil {
+			s.readErr = fmt.Errorf("reading the image: %v", err)
+			return
+		}
+		s.data = data
+		s.reader = nil
+	})
+	return s.data, s.readErr
+}
+
+func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {
+	info, err := inspect(bytes.NewReader(data), int64(len(data)), checkPixels)
+	if err != nil {
+		return preparedImage{}, err
+	}
+	src := &streambody.Source{
+		MediaType: info.Format.MIME(),
+		Size:      int64(len(data)),
+		Open:      func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+	}
+	return preparedImage{part: streambody.Part{Inline: src}}, nil
+}
+
+func prepareFile(path string, checkPixels bool) (preparedImage, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return preparedImage{}, fmt.Errorf("cannot open %q: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return preparedImage{}, fmt.Errorf("cannot stat %q: %v", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return preparedImage{}, fmt.Errorf("%q is not a regular file", path)
+	}
+	info, err := inspect(f, st.Size(), checkPixels)
+	if err != nil {
+		return preparedImage{}, fmt.Errorf("%q %v", path, err)
+	}
+	size, modTime := st.Size(), st.ModTime()
+	src := &streambody.Source{
+		MediaType: info.Format.MIME(),
+		Size:      size,
+		Open:      func() (io.ReadCloser, error) { return openUnchanged(path, size, modTime) },
+	}
+	return preparedImage{part: streambody.Part{Inline: src}}, nil
+}
+
+// openUnchanged opens path for upload, refusing a file that differs in size
+// or modification time from the one that was checked.
+func openUnchanged(path string, size int64, modTime time.Time) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && (st.Size() != size || !st.ModTime().Equal(modTime)) {
+		err = fmt.Errorf("%w: %s was %d bytes when checked, now %d", streambody.ErrSourceChanged, path, size, st.Size())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// inspect checks format, byte size and (optionally) pixel dimensions.
+func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Info, error) {
+	if size == 0 {
+		return imageinfo.Info{}, errors.New("is empty")
+	}
+	if size > MaxImageBytes {
+		return imageinfo.Info{}, fmt.Errorf("is %s, at most %s (10 MiB) is allowed", byteCount(size), byteCount(MaxImageBytes))
+	}
+	info, err := imageinfo.Inspect(r, size)
+	switch {
+	case errors.Is(err, imageinfo.ErrUnknownFormat):
+		return info, errors.New("is not a supported image format (JPEG, PNG, BMP, TIFF, WEBP, or GIF, first frame only), judged by its first bytes")
+	case err != nil:
+		return info, fmt.Errorf("has a broken image header: %v", err)
+	}
+	if !checkPixels {
+		return info, nil
+	}
+	if bad := func(v int) bool { return v < MinImageSide || v > MaxImageSide }; bad(info.Width) || bad(info.Height) {
+		return info, fmt.Errorf("is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, MinImageSide, MaxImageSide)
+	}
+	return info, nil
+}
+
+func byteCount(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.2f MiB (%d bytes)", float64(n)/(1<<20), n)
+}

@@ -1,0 +1,31 @@
+package qwenedit
+
+import (
+	"context"
+	"log/slog"
+)
+
+// event is the common part of the log records of one HTTP call.
+type event struct {
+	method, path string
+	attempt      int
+}
+
+func (e event) attrs(extra ...slog.Attr) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("method", e.method),
+		slog.String("path", e.path),
+		slog.Int("attempt", e.attempt),
+	}
+	return append(attrs, extra...)
+}
+
+// log writes one record when a logger is configured. Records carry method,
+// path, status and trace parent, never headers, so the key cannot leak.
+func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	l := c.cfg.logger
+	if l == nil || !l.Enabled(ctx, level) {
+		return
+	}
+	l.LogAttrs(ctx, level, msg, attrs...)
+}

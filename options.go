@@ -1,0 +1,215 @@
+package qwenedit
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Option configures a Client. Invalid values make NewClient return an error.
+type Option func(*config) error
+
+// config is everything NewClient resolved; a Client never changes it afterwards.
+type config struct {
+	apiKey       string
+	apiKeySet    bool
+	baseURL      string
+	site         string
+	httpClient   *http.Client
+	model        string
+	userAgent    string
+	logger       *slog.Logger
+	retry        retryPolicy
+	pixelCheck   bool
+	insecureHTTP bool
+	maxDownload  int64
+	clock        clock
+	jitter       func() float64 // uniform in [0,1); swapped in tests for determinism
+}
+
+func defaultConfig() config {
+	return config{
+		model:       DefaultModel,
+		retry:       defaultRetryPolicy(),
+		pixelCheck:  true,
+		maxDownload: DefaultMaxDownloadSize,
+		clock:       realClock{},
+		jitter:      randFloat,
+	}
+}
+
+// String hides the key so that printing a config (say, in a panic) never leaks it.
+func (c config) String() string {
+	return fmt.Sprintf("qwenedit.config{baseURL: %q, model: %q, apiKey: %s}", c.baseURL, c.model, redact(c.apiKey))
+}
+
+// GoString is String for %#v.
+func (c config) GoString() string { return c.String() }
+
+// WithAPIKey sets the MuleRouter API key, overriding MULEROUTER_API_KEY.
+// An empty key makes NewClient fail with ErrNoAPIKey rather than fall back
+// to the environment: an explicit option always wins.
+func WithAPIKey(key string) Option {
+	return func(c *config) error {
+		c.apiKey, c.apiKeySet = key, true
+		return nil
+	}
+}
+
+// WithBaseURL sets the API origin, e.g. "https://api.mulerouter.ai", overriding
+// MULEROUTER_BASE_URL and MULEROUTER_SITE. A path prefix is kept and the API
+// paths are appended to it. Plain http:// is refused for non-loopback hosts
+// unless WithInsecureHTTP is also given.
+func WithBaseURL(u string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(u) == "" {
+			return errors.New("qwenedit: WithBaseURL: empty URL")
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithSite picks a known site by name: "mulerouter" (https://api.mulerouter.ai)
+// or "mulerun" (https://api.mulerun.com), like MULEROUTER_SITE. WithBaseURL wins over it.
+func WithSite(site string) Option {
+	return func(c *config) error {
+		if _, err := siteURL(site); err != nil {
+			return err
+		}
+		c.site = site
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. The Client copies it and wraps its
+// transport to add the Authorization header for the API's own origin only;
+// the caller's client is not modified. The default is a client with dial,
+// TLS and response-header timeouts and no overall timeout (uploads of large
+// images and downloads may legitimately take long; contexts bound them).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("qwenedit: WithHTTPClient: nil client")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithModel sets the model path segment (default "qwen-image-edit-max"); the
+// same request schema serves "qwen-image-edit-plus".
+func WithModel(model string) Option {
+	return func(c *config) error {
+		if model == "" || strings.ContainsAny(model, "/?#% ") || model == "." || model == ".." {
+			return fmt.Errorf("qwenedit: WithModel: invalid model name %q", model)
+		}
+		c.model = model
+		return nil
+	}
+}
+
+// WithUserAgent appends ua to the SDK's own "qwenedit-go/<version>" User-Agent.
+func WithUserAgent(ua string) Option {
+	return func(c *config) error {
+		if strings.ContainsAny(ua, "\r\n") {
+			return errors.New("qwenedit: WithUserAgent: line breaks are not allowed")
+		}
+		c.userAgent = strings.TrimSpace(ua)
+		return nil
+	}
+}
+
+// WithMaxRetries sets how often one HTTP call is retried (default 3); 0 disables retries.
+// A submit is only ever retried when the server cannot have created a task.
+func WithMaxRetries(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("qwenedit: WithMaxRetries: %d is negative", n)
+		}
+		c.retry.maxRetries = n
+		return nil
+	}
+}
+
+// WithRetryBackoff sets the first retry delay (default 500ms) and the cap of
+// any single delay (default 20s). Delays double per attempt with full jitter;
+// a Retry-After from the server is honoured up to the cap.
+func WithRetryBackoff(base, maxDelay time.Duration) Option {
+	return func(c *config) error {
+		if base <= 0 || maxDelay < base {
+			return fmt.Errorf("qwenedit: WithRetryBackoff: need 0 < base (%s) <= max (%s)", base, maxDelay)
+		}
+		c.retry.baseDelay, c.retry.maxDelay = base, maxDelay
+		return nil
+	}
+}
+
+// WithRetryBudget caps the total time one call may spend sleeping between
+// retries (default 1 minute). Once the next delay would exceed it, the last
+// error is returned.
+func WithRetryBudget(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("qwenedit: WithRetryBudget: %s is negative", d)
+		}
+		c.retry.budget = d
+		return nil
+	}
+}
+
+// WithAttemptTimeout bounds each single HTTP attempt, independent of the
+// caller's context (default 2 minutes; a submit adds time for its body at
+// 256 KiB/s). An attempt that times out is retried where that is safe.
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("qwenedit: WithAttemptTimeout: %s is not positive", d)
+		}
+		c.retry.attemptTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sends structured debug/info/warn events for every attempt,
+// retry and poll to l. Events never contain the API key.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithPixelCheck turns the pre-flight check of local images' width and height
+// (384–3072 px) on or off (default on). Format and size are always checked.
+// EditRequest.Validate, called on its own, always checks pixels.
+func WithPixelCheck(enabled bool) Option {
+	return func(c *config) error {
+		c.pixelCheck = enabled
+		return nil
+	}
+}
+
+// WithInsecureHTTP allows a plain http:// base URL on a non-loopback host.
+// The key then travels in clear text: only for trusted networks and proxies.
+func WithInsecureHTTP() Option {
+	return func(c *config) error {
+		c.insecureHTTP = true
+		return nil
+	}
+}
+
+// WithMaxDownloadSize caps the bytes Download and SaveImages accept per image
+// (default DefaultMaxDownloadSize).
+func WithMaxDownloadSize(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("qwenedit: WithMaxDownloadSize: %d is not positive", n)
+		}
+		c.maxDownload = n
+		return nil
+	}
+}

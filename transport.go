@@ -1,0 +1,103 @@
+package qwenedit
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// defaultHTTPClient bounds every phase that can hang (dial, TLS, waiting for
+// response headers) but sets no overall Client.Timeout: a 40 MB upload or a
+// large download may take long, and contexts plus per-attempt timeouts bound it.
+func defaultHTTPClient() *http.Client {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	} else {
+		t = t.Clone()
+	}
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	t.ExpectContinueTimeout = time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	// Many concurrent polls go to one host; the default of 2 idle conns per
+	// host would make most of them open new connections.
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}
+
+// authTransport adds the bearer key to requests for the API's own origin and
+// strips any Authorization header from requests elsewhere (result hosts,
+// redirects), so the key never leaves the origin it belongs to.
+type authTransport struct {
+	base   http.RoundTripper
+	origin string // scheme://host:port of the base URL
+	header string // "Bearer <key>"
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	same := originOf(req.URL) == t.origin
+	if !same && req.Header.Get("Authorization") == "" {
+		return t.base.RoundTrip(req)
+	}
+	// A RoundTripper must not modify the caller's request.
+	r := req.Clone(req.Context())
+	if same {
+		r.Header.Set("Authorization", t.header)
+	} else {
+		r.Header.Del("Authorization")
+	}
+	return t.base.RoundTrip(r)
+}
+
+// String keeps the key out of any printout of the transport.
+func (t *authTransport) String() string { return "qwenedit.authTransport{origin: " + t.origin + "}" }
+
+// GoString is String for %#v.
+func (t *authTransport) GoString() string { return t.String() }
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the wrapped transport.
+func (t *authTransport) CloseIdleConnections() {
+	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// originOf is scheme://host:port in lower case with the default port made explicit.
+func originOf(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// wrapHTTPClient copies hc (never modifying the caller's value) and wraps its transport.
+func wrapHTTPClient(hc *http.Client, origin, key string) *http.Client {
+	cp := *hc
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = &authTransport{base: base, origin: origin, header: "Bearer " + key}
+	return &cp
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
