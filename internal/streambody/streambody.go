@@ -1,0 +1,245 @@
+// Package streambody builds the JSON body of an edit request with its images
+// base64-encoded on the fly: constant memory whatever the image sizes, an
+// exact length known before the first byte (so no chunked encoding), and a
+// fresh reader per Open (so net/http can replay it for a retry).
+package streambody
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrSourceChanged means an image yielded more or fewer bytes than when it
+// was checked: sending it would be a corrupt or unchecked request.
+var ErrSourceChanged = errors.New("streambody: image changed since it was checked")
+
+// Source is raw image bytes to send inline as a data URI.
+type Source struct {
+	MediaType string                        // e.g. "image/png"
+	Size      int64                         // exact raw byte count
+	Open      func() (io.ReadCloser, error) // called once per Body.Open; must yield exactly Size bytes
+}
+
+// Part is one element of the images array: exactly one of URL or Inline is set.
+type Part struct {
+	URL    string
+	Inline *Source
+}
+
+// segment is either literal bytes or a source to encode.
+type segment struct {
+	lit []byte
+	src *Source
+}
+
+// Body is a replayable streaming request body.
+type Body struct {
+	segments []segment
+	length   int64
+}
+
+// Chunk sizes: rawChunk is a multiple of 3 so that only the last chunk of a
+// source needs base64 padding.
+const (
+	rawChunk = 48 << 10
+	encChunk = rawChunk / 3 * 4
+)
+
+// New builds the body: fields (a JSON object such as {"prompt":"x"} or {})
+// with "images":[...] spliced in as its last member.
+func New(fields []byte, parts []Part) (*Body, error) {
+	obj := bytes.TrimSpace(fields)
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' || !json.Valid(obj) {
+		return nil, errors.New("streambody: fields must be a JSON object")
+	}
+	inner := bytes.TrimSpace(obj[1 : len(obj)-1])
+	b := &Body{}
+	head := append([]byte("{"), inner...)
+	if len(inner) > 0 {
+		head = append(head, ',')
+	}
+	b.lit(append(head, `"images":[`...))
+	for i, p := range parts {
+		if i > 0 {
+			b.lit([]byte(","))
+		}
+		if err := b.part(i, p); err != nil {
+			return nil, err
+		}
+	}
+	b.lit([]byte("]}"))
+	return b, nil
+}
+
+func (b *Body) part(i int, p Part) error {
+	switch {
+	case (p.URL == "") == (p.Inline == nil):
+		return fmt.Errorf("streambody: part %d: exactly one of URL and Inline must be set", i)
+	case p.Inline == nil:
+		b.lit(jsonString(p.URL))
+		return nil
+	case p.Inline.Size < 0 || p.Inline.Open == nil:
+		return fmt.Errorf("streambody: part %d: negative size or no Open", i)
+	case !safeMediaType(p.Inline.MediaType):
+		return fmt.Errorf("streambody: part %d: unsafe media type %q", i, p.Inline.MediaType)
+	}
+	b.lit([]byte(`"data:` + p.Inline.MediaType + `;base64,`))
+	b.segments = append(b.segments, segment{src: p.Inline})
+	b.length += (p.Inline.Size + 2) / 3 * 4
+	b.lit([]byte(`"`))
+	return nil
+}
+
+// lit appends literal bytes, merging with a preceding literal.
+func (b *Body) lit(p []byte) {
+	b.length += int64(len(p))
+	if n := len(b.segments); n > 0 && b.segments[n-1].src == nil {
+		b.segments[n-1].lit = append(b.segments[n-1].lit, p...)
+		return
+	}
+	b.segments = append(b.segments, segment{lit: append([]byte(nil), p...)})
+}
+
+// jsonString encodes s as encoding/json would, minus the HTML escaping.
+func jsonString(s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func safeMediaType(mt string) bool {
+	if mt == "" {
+		return false
+	}
+	return strings.IndexFunc(mt, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".+/-", r))
+	}) < 0
+}
+
+// Len is the exact number of bytes every Open yields.
+func (b *Body) Len() int64 { return b.length }
+
+// Open returns a fresh reader over the whole body; sources are opened lazily
+// as the reader reaches them.
+func (b *Body) Open() (io.ReadCloser, error) {
+	return &reader{body: b}, nil
+}
+
+// reader walks the segments, encoding sources chunk by chunk.
+type reader struct {
+	body   *Body
+	seg    int
+	litOff int
+
+	src      io.ReadCloser
+	left     int64 // raw bytes still expected from src
+	raw, enc []byte
+	encOff   int
+	encEnd   int
+	err      error
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && r.err == nil {
+		if r.seg >= len(r.body.segments) {
+			r.err = io.EOF
+			break
+		}
+		s := r.body.segments[r.seg]
+		if s.src == nil {
+			c := copy(p[n:], s.lit[r.litOff:])
+			n += c
+			r.litOff += c
+			if r.litOff == len(s.lit) {
+				r.seg, r.litOff = r.seg+1, 0
+			}
+			continue
+		}
+		if r.encOff == r.encEnd {
+			if err := r.fill(s.src); err != nil {
+				r.err = err
+				break
+			}
+			if r.encOff == r.encEnd { // source done
+				r.seg++
+				continue
+			}
+		}
+		c := copy(p[n:], r.enc[r.encOff:r.encEnd])
+		n += c
+		r.encOff += c
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// fill encodes the next chunk of src into r.enc; it leaves r.enc empty once
+// src is finished (and closed).
+func (r *reader) fill(src *Source) error {
+	if r.src == nil {
+		rc, err := src.Open()
+		if err != nil {
+			return fmt.Errorf("streambody: opening image: %w", err)
+		}
+		r.src, r.left = rc, src.Size
+		if r.raw == nil {
+			r.raw, r.enc = make([]byte, rawChunk), make([]byte, encChunk)
+		}
+	}
+	if r.left == 0 {
+		return r.finish()
+	}
+	want := int(min(int64(rawChunk), r.left))
+	got, err := io.ReadFull(r.src, r.raw[:want])
+	r.left -= int64(got)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %d bytes short", ErrSourceChanged, r.left)
+	}
+	if err != nil {
+		return fmt.Errorf("streambody: reading image: %w", err)
+	}
+	base64.StdEncoding.Encode(r.enc, r.raw[:got])
+	r.encOff, r.encEnd = 0, base64.StdEncoding.EncodedLen(got)
+	return nil
+}
+
+// finish checks that the source has no extra bytes and closes it.
+func (r *reader) finish() error {
+	var probe [1]byte
+	n, err := io.ReadFull(r.src, probe[:])
+	closeErr := r.src.Close()
+	r.src = nil
+	r.encOff, r.encEnd = 0, 0
+	switch {
+	case n > 0:
+		return fmt.Errorf("%w: longer than when checked", ErrSourceChanged)
+	case err != nil && !errors.Is(err, io.EOF):
+		return fmt.Errorf("streambody: reading image: %w", err)
+	case closeErr != nil:
+		return fmt.Errorf("streambody: closing image: %w", closeErr)
+	}
+	return nil
+}
+
+// Close releases the source being read, if any.
+func (r *reader) Close() error {
+	if r.err == nil {
+		r.err = errors.New("streambody: read after close")
+	}
+	if r.src != nil {
+		err := r.src.Close()
+		r.src = nil
+		return err
+	}
+	return nil
+}
