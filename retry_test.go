@@ -248,3 +248,20 @@ func TestCancelledContextStopsRetrying(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, 1, mt.GetTotalCallCount())
 }
+
+func TestSubmitToClosedPortIsRetriedAndNotAmbiguous(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now: every dial is refused
+
+	clk := NewFakeClock()
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL("http://"+addr), WithClock(clk), WithMaxRetries(2))
+	require.NoError(t, err)
+	_, err = c.Submit(context.Background(), validRequest(t))
+	require.Error(t, err)
+	var amb *AmbiguousSubmitError
+	assert.False(t, errors.As(err, &amb), "a refused connection cannot have created a task: %v", err)
+	assert.ErrorContains(t, err, "gave up after 3 attempts")
+	assert.Len(t, clk.Sleeps(), 2)
+}
