@@ -41,14 +41,12 @@ type segment struct {
 type Body struct {
 	segments []segment
 	length   int64
+	chunk    int // raw chunk size: rawChunk, or less when every source is smaller
 }
 
-// Chunk sizes: rawChunk is a multiple of 3 so that only the last chunk of a
-// source needs base64 padding.
-const (
-	rawChunk = 48 << 10
-	encChunk = rawChunk / 3 * 4
-)
+// rawChunk is the most raw bytes encoded at a time; a multiple of 3 so that
+// only the last chunk of a source needs base64 padding.
+const rawChunk = 48 << 10
 
 // New builds the body: fields (a JSON object such as {"prompt":"x"} or {})
 // with "images":[...] spliced in as its last member.
@@ -90,6 +88,8 @@ func (b *Body) part(i int, p Part) error {
 	}
 	b.lit([]byte(`"data:` + p.Inline.MediaType + `;base64,`))
 	b.segments = append(b.segments, segment{src: p.Inline})
+	// Small images need no 48 KiB buffers; keep the chunk a multiple of 3.
+	b.chunk = max(b.chunk, int(min(int64(rawChunk), (p.Inline.Size+2)/3*3)))
 	b.length += (p.Inline.Size + 2) / 3 * 4
 	b.lit([]byte(`"`))
 	return nil
@@ -193,13 +193,14 @@ func (r *reader) fill(src *Source) error {
 		}
 		r.src, r.left = rc, src.Size
 		if r.raw == nil {
-			r.raw, r.enc = make([]byte, rawChunk), make([]byte, encChunk)
+			chunk := max(r.body.chunk, 3)
+			r.raw, r.enc = make([]byte, chunk), make([]byte, chunk/3*4)
 		}
 	}
 	if r.left == 0 {
 		return r.finish()
 	}
-	want := int(min(int64(rawChunk), r.left))
+	want := int(min(int64(len(r.raw)), r.left))
 	got, err := io.ReadFull(r.src, r.raw[:want])
 	r.left -= int64(got)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
