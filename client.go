@@ -21,7 +21,7 @@ import (
 
 // Limits on what the client reads from a response.
 const (
-	maxSuccessBody = 4 << 20 // a task JSON is a few hundred bytes; 4 MiB is generous
+	maxSuccessBody = 4 << 20  // a task JSON is a few hundred bytes; 4 MiB is generous
 	maxErrorBody   = 64 << 10 // error bodies are parsed from at most this much
 	maxDrain       = 64 << 10
 )

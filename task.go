@@ -39,7 +39,9 @@ func (s TaskStatus) IsSuccess() bool { return s.is(StatusCompleted) || s.is(Stat
 // IsFailure reports whether the task finished without results.
 func (s TaskStatus) IsFailure() bool { return s.is(StatusFailed) }
 
-func (s TaskStatus) is(t TaskStatus) bool { return strings.EqualFold(strings.TrimSpace(string(s)), string(t)) }
+func (s TaskStatus) is(t TaskStatus) bool {
+	return strings.EqualFold(strings.TrimSpace(string(s)), string(t))
+}
 
 // TaskInfo is the task envelope both endpoints return.
 type TaskInfo struct {
@@ -161,8 +163,8 @@ type Task struct {
 
 // taskEnvelope is the wire shape of both answers.
 type taskEnvelope struct {
-	TaskInfo *TaskInfo      `json:"task_info"`
-	Images   resultURLs     `json:"images"`
+	TaskInfo *TaskInfo       `json:"task_info"`
+	Images   resultURLs      `json:"images"`
 	Error    json.RawMessage `json:"error"`
 }
 

@@ -34,11 +34,11 @@ func TestTaskStatusPredicates(t *testing.T) {
 func TestDecodeTaskShapes(t *testing.T) {
 	ts := time.Date(2025, 2, 9, 10, 30, 0, 0, time.UTC)
 	cases := []struct {
-		name   string
-		body   string
-		status TaskStatus
-		images []string
-		err    *TaskError
+		name    string
+		body    string
+		status  TaskStatus
+		images  []string
+		err     *TaskError
 		created time.Time
 	}{
 		{"completed vocabulary", `{"task_info":{"id":"a","status":"completed","created_at":"2025-02-09T10:30:00Z"},"images":["u1","u2"]}`, StatusCompleted, []string{"u1", "u2"}, nil, ts},
