@@ -35,6 +35,7 @@ type Client struct {
 	origin     string // scheme://host of baseURL
 	submitPath string // base path + /vendors/alibaba/v1/<model>/generation
 	userAgent  string
+	authHeader string // "Bearer <key>"
 }
 
 // NewClient builds a Client. The API key comes from WithAPIKey, else the
@@ -77,6 +78,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		origin:     base.Scheme + "://" + base.Host,
 		submitPath: strings.TrimRight(base.Path, "/") + "/vendors/alibaba/v1/" + cfg.model + "/generation",
 		userAgent:  ua,
+		authHeader: "Bearer " + cfg.apiKey,
 	}, nil
 }
 
@@ -217,7 +219,10 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) (*apiR
 		return nil, outcome{err: err}
 	}
 	trace := &sendTrace{}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
+	if ac.method == http.MethodPost {
+		// Only a submit needs to know how far the request got.
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
+	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -254,6 +259,9 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
+	// Set here so the transport need not copy the request; it still strips
+	// the header should a redirect lead to another origin.
+	req.Header.Set("Authorization", c.authHeader)
 	if ac.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = ac.body.Len()

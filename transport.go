@@ -41,7 +41,7 @@ type authTransport struct {
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	same := originOf(req.URL) == t.origin
-	if !same && req.Header.Get("Authorization") == "" {
+	if got := req.Header.Get("Authorization"); (same && got == t.header) || (!same && got == "") {
 		return t.base.RoundTrip(req)
 	}
 	// A RoundTripper must not modify the caller's request.
