@@ -3,9 +3,9 @@ module github.com/seed-b62e15c8/qwenedit
 go 1.26.0
 
 require (
-	github.com/jarcoal/httpmock v1.4.2 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/image v0.47.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
+	github.com/jarcoal/httpmock v1.4.2
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/image v0.47.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

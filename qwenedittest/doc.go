@@ -1,0 +1,30 @@
+// Package qwenedittest is a fake MuleRouter server for the qwen-image-edit-max
+// async task API, for testing code that talks to that API without a network,
+// an account or any cost.
+//
+// A [Server] listens on two loopback ports. The API port speaks the wire
+// protocol of https://api.mulerouter.ai:
+//
+//	POST /vendors/alibaba/v1/<model>/generation            submit → 202 {"task_info":{...}}
+//	GET  /vendors/alibaba/v1/<model>/generation/<task_id>  poll   → 200 {"task_info":{...},"images":[...]}
+//
+// It checks the bearer key (401), validates request bodies with the limits of
+// the vendor documentation (400 with a "detail" naming the field), moves
+// tasks through "pending" → "processing" → "completed" (or "queued" →
+// "running" → "succeeded") as time passes on an injectable clock, and answers
+// unknown task ids with 404 and error_code 2005.
+//
+// The second port plays the CDN that real result URLs point to: it serves
+// real PNG images, derived from the last input image when that was sent
+// inline, without authentication. Because it is a different origin, tests can
+// check that a client never sends its API key there ([Server.Requests]
+// records every request to both ports, headers included).
+//
+// Tests steer the fake with [Server.FailNextTask], [Server.SetTaskStatus],
+// [Server.DeleteTask], [Server.ExpireResults] and [Server.InjectFault], which
+// simulates rate limits, server errors, dropped connections, hangs, truncated
+// or malformed bodies and huge answers.
+//
+// The package does not import the SDK, so the SDK's own tests can use it.
+// The program examples/fakeserver runs the same server as a process.
+package qwenedittest

@@ -1,0 +1,318 @@
+package qwenedittest
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// FaultKind is what a [Fault] does to a request.
+type FaultKind int
+
+// The fault kinds. Those that answer 2xx use 202 for a submit and 200 for a
+// poll unless Fault.Status says otherwise.
+const (
+	// FaultStatus answers Fault.Status (default 500) with Fault.Body
+	// (default {"detail":"<status text>"}) and the Retry-After header if
+	// Fault.RetryAfter is set.
+	FaultStatus FaultKind = iota
+	// FaultCloseConnection reads the request, then closes the TCP
+	// connection without answering.
+	FaultCloseConnection
+	// FaultCloseMidBody sends the status line and headers, including a
+	// Content-Length, and half of a JSON body, then closes the connection.
+	FaultCloseMidBody
+	// FaultHang never answers. The handler returns (closing the connection)
+	// once the client goes away or the server closes.
+	FaultHang
+	// FaultStallBody sends the headers and half of a JSON body, then hangs
+	// like FaultHang.
+	FaultStallBody
+	// FaultInvalidJSON answers 2xx, Content-Type application/json, with a
+	// body that is not JSON (Fault.Body if set).
+	FaultInvalidJSON
+	// FaultWrongShape answers 2xx with valid JSON of the wrong shape:
+	// {"task_info":"x"} for a submit, [] for a poll (Fault.Body if set).
+	FaultWrongShape
+	// FaultHugeBody answers Fault.Status (default 500) with Fault.Size bytes
+	// (default 64 MiB) of JSON-looking junk, streamed with a Content-Length
+	// and never held in memory.
+	FaultHugeBody
+	// FaultUnknownStatus answers a poll (GET requests only) with a
+	// well-formed task whose status is "mystery".
+	FaultUnknownStatus
+)
+
+// String returns the constant's name, for test output.
+func (k FaultKind) String() string {
+	names := [...]string{"FaultStatus", "FaultCloseConnection", "FaultCloseMidBody", "FaultHang",
+		"FaultStallBody", "FaultInvalidJSON", "FaultWrongShape", "FaultHugeBody", "FaultUnknownStatus"}
+	if k >= 0 && int(k) < len(names) {
+		return names[k]
+	}
+	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// defaultHugeBodySize is FaultHugeBody's size when Fault.Size is 0: beyond
+// any sane cap on an error or status body.
+const defaultHugeBodySize = 64 << 20
+
+// Fault is a failure to inject into API requests with [Server.InjectFault].
+// Faults apply to requests that reach an API route (not to 404s and 405s)
+// and act before authentication, like a proxy or an overloaded front end;
+// the result-image origin never sees faults.
+type Fault struct {
+	// Method restricts the fault to "POST" (submits) or "GET" (polls); ""
+	// matches both.
+	Method string
+	// Kind is what happens; see the FaultKind constants.
+	Kind FaultKind
+	// Status is the HTTP status of FaultStatus and FaultHugeBody (default
+	// 500); for the kinds that answer 2xx it overrides that status.
+	Status int
+	// RetryAfter, if non-empty, is sent verbatim as the Retry-After header
+	// by the kinds that send headers.
+	RetryAfter string
+	// Body replaces the default body of FaultStatus, FaultInvalidJSON and
+	// FaultWrongShape.
+	Body string
+	// Size is FaultHugeBody's body size in bytes (default 64 MiB).
+	Size int64
+	// Times is how many matching requests the fault applies to; 0 means 1.
+	Times int
+	// AfterCreate, for submits only, lets the request create its task
+	// first (SubmitCount rises) and then applies the fault instead of the
+	// 202: the answer to a paid request is lost. With a 2xx-shaped kind the
+	// real task body is what gets cut or sent. Such a fault never matches
+	// a GET.
+	AfterCreate bool
+}
+
+// matches reports whether f applies to a request with this method.
+func (f *Fault) matches(method string) bool {
+	switch {
+	case f.Method != "" && f.Method != method:
+		return false
+	case f.Kind == FaultUnknownStatus && method != http.MethodGet:
+		return false
+	case f.AfterCreate && method != http.MethodPost:
+		return false
+	}
+	return true
+}
+
+// InjectFault queues a fault. Each API request takes the first queued fault
+// that matches it (FIFO), which is used up after Times requests.
+func (s *Server) InjectFault(f Fault) {
+	f.Method = strings.ToUpper(f.Method)
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &f)
+}
+
+// PendingFaults is how many fault applications are still queued (the sum
+// of the remaining Times), so a test can check that all were used.
+func (s *Server) PendingFaults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.faults {
+		n += f.Times
+	}
+	return n
+}
+
+// takeFault uses up one application of the first fault matching method.
+func (s *Server) takeFault(method string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if !f.matches(method) {
+			continue
+		}
+		f.Times--
+		c := *f
+		if f.Times == 0 {
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+		}
+		return &c
+	}
+	return nil
+}
+
+// applyFault answers a request according to f. real is the answer the
+// request would have had (AfterCreate faults only), else nil.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt route, id string, real *response) {
+	okStatus := http.StatusOK
+	if rt == routeSubmit {
+		okStatus = http.StatusAccepted
+	}
+	// The body that the truncating kinds cut in half.
+	status, body := okStatus, s.fabricatedTask(id)
+	if real != nil {
+		status, body = real.status, real.body
+	}
+	if f.Status != 0 {
+		status = f.Status
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+
+	switch f.Kind {
+	case FaultStatus:
+		resp := detailResponse(orDefault(f.Status, http.StatusInternalServerError), http.StatusText(orDefault(f.Status, http.StatusInternalServerError)))
+		if f.Body != "" {
+			resp.body = []byte(f.Body)
+		}
+		resp.write(w)
+	case FaultCloseConnection:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			closeConn(conn)
+		}
+	case FaultCloseMidBody:
+		s.partialAnswer(w, status, body, false)
+	case FaultStallBody:
+		s.partialAnswer(w, status, body, true)
+	case FaultHang:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			s.waitGone(conn)
+		}
+	case FaultInvalidJSON:
+		b := "<html><body><h1>Bad Gateway</h1>this is not JSON</body></html>"
+		if f.Body != "" {
+			b = f.Body
+		}
+		response{status: orDefault(f.Status, okStatus), body: []byte(b)}.write(w)
+	case FaultWrongShape:
+		b := `[]`
+		if rt == routeSubmit {
+			b = `{"task_info":"x"}`
+		}
+		if f.Body != "" {
+			b = f.Body
+		}
+		response{status: orDefault(f.Status, okStatus), body: []byte(b)}.write(w)
+	case FaultHugeBody:
+		s.hugeBody(w, orDefault(f.Status, http.StatusInternalServerError), f.Size)
+	case FaultUnknownStatus:
+		now := formatTime(s.now())
+		jsonResponse(orDefault(f.Status, http.StatusOK), taskJSON{TaskInfo: taskInfoJSON{
+			ID: id, Status: "mystery", CreatedAt: now, UpdatedAt: now,
+		}}).write(w)
+	default:
+		detailResponse(http.StatusInternalServerError, fmt.Sprintf("qwenedittest: unknown fault kind %d", int(f.Kind))).write(w)
+	}
+}
+
+// orDefault returns v, or def when v is 0.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// partialAnswer takes over the connection and writes a response whose
+// Content-Length promises the whole body but which carries only half of
+// it; then it closes the connection, after waiting like FaultHang if hang.
+// Writing the bytes by hand is the only way to make net/http send a short
+// body deliberately.
+func (s *Server) partialAnswer(w http.ResponseWriter, status int, body []byte, hang bool) {
+	trace := w.Header().Get("Traceparent")
+	retryAfter := w.Header().Get("Retry-After")
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return // not HTTP/1.x; httptest servers always are
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nTraceparent: %s\r\n",
+		status, http.StatusText(status), len(body), trace)
+	if retryAfter != "" {
+		fmt.Fprintf(brw, "Retry-After: %s\r\n", retryAfter)
+	}
+	_, _ = brw.WriteString("\r\n")
+	_, _ = brw.Write(body[:len(body)/2])
+	_ = brw.Flush()
+	if hang {
+		s.waitGone(conn)
+		return
+	}
+	closeConn(conn)
+}
+
+// closeConn closes a hijacked connection after a half-close, so that the
+// bytes already written reach the client before it sees the end, rather
+// than an immediate reset.
+func closeConn(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = conn.Close()
+}
+
+// waitGone blocks until the client closes the hijacked conn or the server
+// closes, then closes conn. The reader goroutine ends before it returns.
+func (s *Server) waitGone(conn net.Conn) {
+	gone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		close(gone)
+	}()
+	select {
+	case <-gone:
+	case <-s.closing:
+	}
+	_ = conn.Close()
+	<-gone
+}
+
+// hugeBody streams size bytes of `{"detail":"xxxx…"}` from one small
+// buffer. It stops early when the client stops reading and goes away or
+// the server closes (Close also closes the connection, which ends a
+// blocked write).
+func (s *Server) hugeBody(w http.ResponseWriter, status int, size int64) {
+	if size <= 0 {
+		size = defaultHugeBodySize
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(status)
+	const head, tail = `{"detail":"`, `"}`
+	chunk := make([]byte, 32<<10)
+	for i := range chunk {
+		chunk[i] = 'x'
+	}
+	remaining := size
+	write := func(b []byte) bool {
+		b = b[:min(int64(len(b)), remaining)]
+		n, err := w.Write(b)
+		remaining -= int64(n)
+		return err == nil
+	}
+	if size >= int64(len(head)+len(tail)) {
+		if !write([]byte(head)) {
+			return
+		}
+		remaining -= int64(len(tail)) // reserved
+	}
+	for remaining > 0 {
+		select {
+		case <-s.closing:
+			return
+		default:
+		}
+		if !write(chunk) {
+			return
+		}
+	}
+	if size >= int64(len(head)+len(tail)) {
+		remaining += int64(len(tail))
+		_ = write([]byte(tail))
+	}
+}

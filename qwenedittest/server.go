@@ -1,0 +1,373 @@
+package qwenedittest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultAPIKey is the bearer key a Server accepts unless [WithAPIKey] says
+// otherwise. It is deliberately not shaped like a real key.
+const DefaultAPIKey = "qwenedittest-key"
+
+// Defaults of the options.
+const (
+	// DefaultMaxRecordedBody is how many bytes of each request body
+	// [Server.Requests] keeps unless [WithMaxRecordedBody] says otherwise.
+	DefaultMaxRecordedBody = 1 << 20
+	// DefaultMaxRequestBody is the largest submit body accepted before the
+	// server answers 413, unless [WithMaxRequestBody] says otherwise. Three
+	// 10 MiB images in base64 fit with room to spare.
+	DefaultMaxRequestBody = 64 << 20
+)
+
+// Origins of a [RecordedRequest].
+const (
+	OriginAPI     = "api"     // the API listener, Server.URL
+	OriginResults = "results" // the result-image listener, Server.ResultsURL
+)
+
+// ErrNoSuchTask is returned (wrapped) by [Server.SetTaskStatus] for an id
+// that was never created or has been deleted.
+var ErrNoSuchTask = errors.New("qwenedittest: no such task")
+
+// Vocabulary selects the status names a Server reports, because the
+// MuleRouter documentation shows two and a client should handle both.
+type Vocabulary string
+
+// The two status vocabularies.
+const (
+	// VocabularyPending is "pending" → "processing" → "completed", as on the
+	// qwen-image-edit-max endpoint pages. It is the default.
+	VocabularyPending Vocabulary = "pending"
+	// VocabularyQueued is "queued" → "running" → "succeeded", as on the
+	// generic async-task page.
+	VocabularyQueued Vocabulary = "queued"
+)
+
+// statuses returns the waiting, working and success status names; an
+// unknown Vocabulary behaves like VocabularyPending.
+func (v Vocabulary) statuses() (first, second, success string) {
+	if v == VocabularyQueued {
+		return "queued", "running", "succeeded"
+	}
+	return "pending", "processing", "completed"
+}
+
+// Option configures a Server; pass options to [NewServer] or [NewServerAt].
+type Option func(*Server)
+
+// WithAPIKey sets the bearer key the API accepts. An empty key keeps
+// [DefaultAPIKey], so that the fake never runs without authentication by
+// accident.
+func WithAPIKey(key string) Option {
+	return func(s *Server) {
+		if key != "" {
+			s.apiKey = key
+		}
+	}
+}
+
+// WithTaskDuration sets how long a task takes on the server's clock: it
+// reports the first status of the vocabulary for the first half, the second
+// for the second half and succeeds (or fails, see [Server.FailNextTask]) once
+// d has passed. The default, 0, finishes every task by its first poll.
+// Negative values count as 0.
+func WithTaskDuration(d time.Duration) Option {
+	return func(s *Server) { s.duration = max(d, 0) }
+}
+
+// WithVocabulary selects the status names; see [Vocabulary]. Values other
+// than the two constants act as [VocabularyPending].
+func WithVocabulary(v Vocabulary) Option {
+	return func(s *Server) { s.vocab = v }
+}
+
+// WithClock replaces time.Now as the server's clock, so tests can move tasks
+// along without sleeping. now must be safe for concurrent use; nil keeps
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// WithErrorCodeField names the numeric field of a failed task's
+// task_info.error object. The documentation shows "code" (the default) and
+// "error_code"; any other non-empty name is used as given.
+func WithErrorCodeField(name string) Option {
+	return func(s *Server) {
+		if name != "" {
+			s.errorCodeField = name
+		}
+	}
+}
+
+// WithMaxRecordedBody sets how many bytes of each request body
+// [Server.Requests] keeps (default [DefaultMaxRecordedBody]); longer bodies
+// are truncated and flagged, so that many large uploads do not exhaust
+// memory. 0 or less records no body.
+func WithMaxRecordedBody(n int) Option {
+	return func(s *Server) { s.maxRecorded = max(n, 0) }
+}
+
+// WithMaxRequestBody sets the largest request body the API reads before it
+// answers 413 (default [DefaultMaxRequestBody]). Values below 1 keep the
+// default.
+func WithMaxRequestBody(n int64) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxBody = n
+		}
+	}
+}
+
+// Server is a running fake. Its methods are safe for concurrent use.
+// Always call Close.
+type Server struct {
+	// Configuration, fixed once the constructor returns.
+	apiKey         string
+	duration       time.Duration
+	vocab          Vocabulary
+	now            func() time.Time
+	errorCodeField string
+	maxRecorded    int
+	maxBody        int64
+
+	api, results *httptest.Server
+
+	// closing is closed by Close to release handlers that hang on purpose;
+	// handlers counts every running handler, because httptest does not wait
+	// for hijacked connections.
+	closing   chan struct{}
+	closeOnce sync.Once
+	handlers  sync.WaitGroup
+	active    atomic.Int64 // running handlers, for tests to observe releases
+
+	conns atomic.Int64 // connections accepted by the API listener
+
+	mu       sync.Mutex
+	tasks    map[string]*task
+	order    []*task // creation order, for Tasks
+	requests []RecordedRequest
+	faults   []*Fault    // pending faults, FIFO; entries are private copies
+	failures []taskError // queued by FailNextTask
+	expired  bool
+}
+
+// NewServer starts a Server on two free loopback ports. Like
+// httptest.NewServer, it panics only if the system cannot listen on
+// loopback at all; use [NewServerAt] to choose addresses and get an error
+// instead.
+func NewServer(opts ...Option) *Server {
+	s, err := NewServerAt("127.0.0.1:0", "127.0.0.1:0", opts...)
+	if err != nil {
+		// Some sandboxes only have IPv6 loopback.
+		var err6 error
+		if s, err6 = NewServerAt("[::1]:0", "[::1]:0", opts...); err6 != nil {
+			panic(fmt.Sprintf("qwenedittest: failed to listen on loopback: %v; %v", err, err6))
+		}
+	}
+	return s
+}
+
+// NewServerAt starts a Server whose API listens on apiAddr and whose result
+// images are served from resultsAddr (host:port; port 0 picks a free port).
+// It binds exactly what it is given: keep to loopback unless the fake is
+// meant to be reachable from other machines.
+func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
+	s := &Server{
+		apiKey:         DefaultAPIKey,
+		vocab:          VocabularyPending,
+		now:            time.Now,
+		errorCodeField: "code",
+		maxRecorded:    DefaultMaxRecordedBody,
+		maxBody:        DefaultMaxRequestBody,
+		closing:        make(chan struct{}),
+		tasks:          make(map[string]*task),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	apiLn, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("qwenedittest: API listener: %w", err)
+	}
+	resLn, err := net.Listen("tcp", resultsAddr)
+	if err != nil {
+		_ = apiLn.Close()
+		return nil, fmt.Errorf("qwenedittest: results listener: %w", err)
+	}
+	// A literal httptest.Server (rather than NewUnstartedServer) binds the
+	// caller's listener without first grabbing, and possibly panicking over,
+	// a port of its own.
+	s.api = &httptest.Server{
+		Listener: apiLn,
+		Config: &http.Server{
+			Handler:           http.HandlerFunc(s.serveAPI),
+			ReadHeaderTimeout: time.Minute,
+			ConnState: func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					s.conns.Add(1)
+				}
+			},
+		},
+	}
+	s.results = &httptest.Server{
+		Listener: resLn,
+		Config: &http.Server{
+			Handler:           http.HandlerFunc(s.serveResults),
+			ReadHeaderTimeout: time.Minute,
+		},
+	}
+	s.api.Start()
+	s.results.Start()
+	return s, nil
+}
+
+// URL is the API base URL, e.g. "http://127.0.0.1:41234", without a
+// trailing slash: what a client's base-URL option expects.
+func (s *Server) URL() string { return s.api.URL }
+
+// ResultsURL is the base URL of the result-image origin. Result URLs look
+// like ResultsURL()+"/results/<task_id>/result_<i>.png", i from 0 to n-1.
+// They answer for any task that exists, whatever its status (clients only
+// learn them from a finished task), until [Server.ExpireResults].
+func (s *Server) ResultsURL() string { return s.results.URL }
+
+// APIKey is the bearer key the API accepts.
+func (s *Server) APIKey() string { return s.apiKey }
+
+// Client returns an *http.Client for talking to either listener; Close
+// closes its idle connections.
+func (s *Server) Client() *http.Client { return s.api.Client() }
+
+// Close releases handlers that hang on purpose, closes every connection and
+// both listeners, and returns once no handler goroutine is left. Calling it
+// more than once is harmless.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		// Forcibly closing connections also ends handlers blocked writing a
+		// huge body to a client that stopped reading; httptest's Close alone
+		// would wait for them forever.
+		s.api.CloseClientConnections()
+		s.results.CloseClientConnections()
+		s.api.Close()
+		s.results.Close()
+		s.handlers.Wait()
+	})
+}
+
+// Connections is the number of TCP connections the API listener has
+// accepted so far. Tests use it to prove that a client reuses connections.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// RecordedRequest is one request received by either listener.
+type RecordedRequest struct {
+	Origin    string      // OriginAPI or OriginResults
+	Method    string      // e.g. "POST"
+	Path      string      // URL path, e.g. "/vendors/alibaba/v1/qwen-image-edit-max/generation"
+	RawQuery  string      // URL query without "?", usually empty
+	Header    http.Header // a copy of the request headers, Authorization included
+	Body      []byte      // the body as received, at most WithMaxRecordedBody bytes
+	Truncated bool        // the body was longer than Body
+	Received  time.Time   // arrival time on the server's clock
+}
+
+// Requests returns every request received so far by either listener, in
+// arrival order. The result is a deep copy.
+func (s *Server) Requests() []RecordedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]RecordedRequest, len(s.requests))
+	for i, r := range s.requests {
+		// Deep copies, so that a test changing what it got cannot change
+		// what the next caller sees.
+		r.Header = r.Header.Clone()
+		if r.Body != nil {
+			r.Body = append([]byte(nil), r.Body...)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// RequestCount is len(Requests()) without copying the recordings: cheap
+// enough to poll while waiting for a request to arrive.
+func (s *Server) RequestCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
+// record appends a request; body is what was read, complete reports whether
+// that is the whole body.
+func (s *Server) record(origin string, r *http.Request, body []byte, complete bool) {
+	rec := RecordedRequest{
+		Origin:    origin,
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		RawQuery:  r.URL.RawQuery,
+		Header:    r.Header.Clone(),
+		Truncated: !complete,
+		Received:  s.now(),
+	}
+	if len(body) > s.maxRecorded {
+		body = body[:s.maxRecorded]
+		rec.Truncated = true
+	}
+	if len(body) > 0 {
+		// A copy, so that a recorded prefix does not pin a 40 MB upload.
+		rec.Body = append([]byte(nil), body...)
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, rec)
+	s.mu.Unlock()
+}
+
+// track wraps a handler so that Close can wait for it.
+func (s *Server) track() func() {
+	s.handlers.Add(1)
+	s.active.Add(1)
+	return func() {
+		s.active.Add(-1)
+		s.handlers.Done()
+	}
+}
+
+// newID returns a random version-4 UUID.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// newTraceparent returns a random W3C traceparent value, sampled.
+func newTraceparent() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	b[0] |= 1 // all-zero ids are invalid; make that impossible
+	b[16] |= 1
+	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+}
+
+// timeFormat is RFC 3339 with milliseconds, as in the documentation's
+// "2025-09-21T00:00:00.000Z".
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
