@@ -229,11 +229,13 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) (*apiR
 		return nil, c.transportFailure(parent, ac, err, trace)
 	}
 	defer resp.Body.Close()
-	c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.path, n + 1}.attrs(
-		slog.Int("status", resp.StatusCode),
-		slog.Duration("elapsed", time.Since(start)),
-		slog.String("traceparent", resp.Header.Get("Traceparent")),
-	)...)
+	if c.logs(actx, slog.LevelDebug) {
+		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.path, n + 1}.attrs(
+			slog.Int("status", resp.StatusCode),
+			slog.Duration("elapsed", time.Since(start)),
+			slog.String("traceparent", resp.Header.Get("Traceparent")),
+		)...)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusFailure(ac, resp)
 	}

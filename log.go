@@ -23,9 +23,13 @@ func (e event) attrs(extra ...slog.Attr) []slog.Attr {
 // log writes one record when a logger is configured. Records carry method,
 // path, status and trace parent, never headers, so the key cannot leak.
 func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	l := c.cfg.logger
-	if l == nil || !l.Enabled(ctx, level) {
-		return
+	if c.logs(ctx, level) {
+		c.cfg.logger.LogAttrs(ctx, level, msg, attrs...)
 	}
-	l.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// logs reports whether a record at level would be written, so that hot
+// paths skip building attributes nobody reads.
+func (c *Client) logs(ctx context.Context, level slog.Level) bool {
+	return c.cfg.logger != nil && c.cfg.logger.Enabled(ctx, level)
 }

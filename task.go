@@ -1,7 +1,6 @@
 package qwenedit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,21 +58,17 @@ type TaskInfo struct {
 // than losing the task (and its result URLs) over a cosmetic field.
 func (t *TaskInfo) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		ID        json.RawMessage `json:"id"`
-		Status    string          `json:"status"`
-		CreatedAt string          `json:"created_at"`
-		UpdatedAt string          `json:"updated_at"`
-		Error     *TaskError      `json:"error"`
+		ID        taskID     `json:"id"`
+		Status    string     `json:"status"`
+		CreatedAt string     `json:"created_at"`
+		UpdatedAt string     `json:"updated_at"`
+		Error     *TaskError `json:"error"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	id, err := decodeID(raw.ID)
-	if err != nil {
-		return err
-	}
 	*t = TaskInfo{
-		ID:        id,
+		ID:        string(raw.ID),
 		Status:    TaskStatus(raw.Status),
 		CreatedAt: parseTimestamp(raw.CreatedAt),
 		UpdatedAt: parseTimestamp(raw.UpdatedAt),
@@ -82,20 +77,25 @@ func (t *TaskInfo) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeID accepts the documented string ID and, defensively, a number.
-func decodeID(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+// taskID accepts the documented string ID and, defensively, a number.
+type taskID string
+
+func (id *taskID) UnmarshalJSON(raw []byte) error {
+	if string(raw) == "null" {
+		*id = ""
+		return nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
+		*id = taskID(s)
+		return nil
 	}
 	var n json.Number
 	if json.Unmarshal(raw, &n) == nil {
-		return n.String(), nil
+		*id = taskID(n.String())
+		return nil
 	}
-	return "", fmt.Errorf("task id: want a string, got %s", raw)
+	return fmt.Errorf("task id: want a string, got %s", raw)
 }
 
 var timestampLayouts = []string{
@@ -191,8 +191,7 @@ func (r *resultURLs) UnmarshalJSON(b []byte) error {
 // ErrUnexpectedResponse.
 func decodeTask(body []byte) (*Task, error) {
 	var env taskEnvelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil {
+	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnexpectedResponse, err)
 	}
 	if env.TaskInfo == nil {

@@ -6,12 +6,16 @@ package streambody
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	// A SIMD base64 encoder: about 15× faster than encoding/base64 on
+	// amd64 (AVX2) and arm64, byte-for-byte the same output (the tests
+	// compare with encoding/base64). Encoding dominated the upload's CPU.
+	"github.com/segmentio/asm/base64"
 )
 
 // ErrSourceChanged means an image yielded more or fewer bytes than when it
