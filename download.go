@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -29,7 +31,8 @@ func (c *Client) Download(ctx context.Context, resultURL string, w io.Writer) (i
 // SaveImages downloads every result of task into dir (created if needed) as
 // <task id>_<index>.<ext>, the extension taken from the content type, and
 // returns the paths written. Files appear complete or not at all: each is
-// written to a temporary name first and renamed.
+// written to a temporary name first and renamed. They are created with mode
+// 0666 less the umask, like any file the user makes.
 func (c *Client) SaveImages(ctx context.Context, task *Task, dir string) ([]string, error) {
 	if task == nil || len(task.Images) == 0 {
 		return nil, errors.New("qwenedit: SaveImages: the task has no result images")
@@ -49,7 +52,7 @@ func (c *Client) SaveImages(ctx context.Context, task *Task, dir string) ([]stri
 }
 
 func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path string, err error) {
-	tmp, err := os.CreateTemp(dir, "."+stem+".*.part")
+	tmp, err := createPart(dir, stem)
 	if err != nil {
 		return "", err
 	}
@@ -71,6 +74,22 @@ func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path
 		return "", err
 	}
 	return path, nil
+}
+
+// createPart creates a new hidden temporary file in dir. Unlike
+// os.CreateTemp (mode 0600) it asks for 0666, so the saved image gets the
+// same permissions as any file the user's umask allows.
+func createPart(dir, stem string) (*os.File, error) {
+	var err error
+	for range 10 {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.%d.part", stem, rand.Uint32()))
+		var f *os.File
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, err
 }
 
 // download does the work of Download and also returns the content type.

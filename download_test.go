@@ -157,6 +157,17 @@ func TestSaveImages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 2, "no temporary files left behind")
 
+	// Saved files get the mode any new file of the user's gets (0666 less
+	// the umask), not os.CreateTemp's 0600.
+	ref, err := os.Create(filepath.Join(t.TempDir(), "ref"))
+	require.NoError(t, err)
+	require.NoError(t, ref.Close())
+	want, err := os.Stat(ref.Name())
+	require.NoError(t, err)
+	got, err := os.Stat(paths[0])
+	require.NoError(t, err)
+	assert.Equal(t, want.Mode().Perm(), got.Mode().Perm())
+
 	_, err = c.SaveImages(context.Background(), &Task{}, dir)
 	assert.Error(t, err)
 }
