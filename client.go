@@ -295,11 +295,12 @@ func (c *Client) transportFailure(parent context.Context, ac apiCall, err error,
 func (c *Client) bodyFailure(parent context.Context, ac apiCall, err error) outcome {
 	wrapped := fmt.Errorf("qwenedit: %s %s: reading response: %w", ac.method, ac.path, err)
 	switch {
+	case ac.method == http.MethodPost:
+		// The server answered 2xx: the task exists, but we lost its ID
+		// (also when the body is too large: errors.Is still finds that).
+		return outcome{err: &AmbiguousSubmitError{Err: wrapped}}
 	case errors.Is(err, ErrResponseTooLarge):
 		return outcome{err: wrapped}
-	case ac.method == http.MethodPost:
-		// The server answered 2xx: the task exists, but we lost its ID.
-		return outcome{err: &AmbiguousSubmitError{Err: wrapped}}
 	case parent.Err() != nil:
 		return outcome{err: wrapped}
 	}

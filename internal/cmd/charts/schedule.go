@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// scheduleRow is one line of docs/data/poll-schedule.csv, which the root
+// package's TestPollSchedule writes (go test -run TestPollSchedule -update .).
+type scheduleRow struct {
+	schedule  string
+	duration  float64 // s
+	requests  float64 // mean GETs per task
+	noticeDly float64 // mean notice delay, s
+}
+
+var scheduleHeader = []string{"schedule", "duration_s", "requests", "notice_delay_s"}
+
+// readScheduleCSV reads the poll schedule table.
+func readScheduleCSV(path string) ([]scheduleRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(recs) < 2 || strings.Join(recs[0], ",") != strings.Join(scheduleHeader, ",") {
+		return nil, fmt.Errorf("%s: want a header %v and at least one row", path, scheduleHeader)
+	}
+	rows := make([]scheduleRow, 0, len(recs)-1)
+	for i, rec := range recs[1:] {
+		r, err := parseScheduleRecord(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", path, i+2, err)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// parseScheduleRecord parses one CSV record; every number must be positive
+// but the delay, which may be zero.
+func parseScheduleRecord(rec []string) (scheduleRow, error) {
+	var nums [3]float64
+	for i := range nums {
+		v, err := strconv.ParseFloat(rec[i+1], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v == 0 && i < 2 {
+			return scheduleRow{}, fmt.Errorf("bad %s %q", scheduleHeader[i+1], rec[i+1])
+		}
+		nums[i] = v
+	}
+	if rec[0] == "" {
+		return scheduleRow{}, errors.New("empty schedule name")
+	}
+	return scheduleRow{schedule: rec[0], duration: nums[0], requests: nums[1], noticeDly: nums[2]}, nil
+}
+
+// scheduleStyles are the known schedules' legend names, colours, dashes and
+// label sides (left of the SDK's points, clear of the 5 s loop's; left of
+// the 20 s loop's, clear of its line down to the 5 s task).
+var scheduleStyles = map[string]series{
+	"sdk-default": {name: "SDK default (3 s, ×1.5, max 10 s)", color: "#0072B2", labels: labelLeft},
+	"fixed-5s":    {name: "fixed 5 s (vendor example)", color: "#E69F00", dash: "6 4", labels: labelRight},
+	"fixed-20s":   {name: "fixed 20 s (official CLI)", color: "#009E73", dash: "2 3", labels: labelLeft},
+}
+
+// scheduleChart plots requests against mean notice delay, one point per task
+// duration, one line per schedule: down and left is better.
+func scheduleChart(rows []scheduleRow, notes ...string) chart {
+	var ss []series
+	xHi, yLo, yHi := 0.0, math.Inf(1), math.Inf(-1)
+	for _, r := range rows {
+		i := seriesFor(&ss, r.schedule, scheduleStyles)
+		ss[i].points = append(ss[i].points, point{x: r.noticeDly, y: r.requests, label: durationLabel(r.duration)})
+		xHi, yLo, yHi = max(xHi, r.noticeDly), min(yLo, r.requests), max(yHi, r.requests)
+	}
+	xMax := math.Ceil((xHi+1)/2) * 2
+	yMin, yMax := niceLogBounds(yLo, yHi)
+	return chart{
+		title:    "Poll schedules: requests against notice delay",
+		subtitle: "One point per task duration; lower sends fewer GETs, further left notices completion sooner",
+		x: axis{label: "mean notice delay: poll that sees completion − completion (s)", min: 0, max: xMax,
+			ticks: linearTicks(0, xMax, 2, plain)},
+		y: axis{label: "GET requests per task (log scale)", min: yMin, max: yMax, log: true,
+			ticks: logTicks(yMin, yMax, []float64{1, 2, 5}, plain)},
+		series: ss,
+		notes:  notes,
+	}
+}
+
+// durationLabel writes a task duration as people say it: 5 s, 2 min, 90 s.
+func durationLabel(sec float64) string {
+	if sec >= 60 && math.Mod(sec, 60) == 0 {
+		return plain(sec/60) + " min"
+	}
+	return plain(sec) + " s"
+}
