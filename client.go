@@ -239,7 +239,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) (*apiR
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusFailure(ac, resp)
 	}
-	body, err := readLimited(resp.Body, maxSuccessBody)
+	body, err := readLimited(resp.Body, resp.ContentLength, maxSuccessBody)
 	if err != nil {
 		return nil, c.bodyFailure(parent, ac, err)
 	}
@@ -274,7 +274,7 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 
 // transportFailure classifies an error from http.Client.Do.
 func (c *Client) transportFailure(parent context.Context, ac apiCall, err error, trace *sendTrace) outcome {
-	wrapped := fmt.Errorf("qwenedit: %s %s: %w", ac.method, ac.path, err)
+	wrapped := wrapAttemptErr(parent, ac, "", err)
 	if parent.Err() != nil {
 		// The caller gave up. A submit that went out in full may still have created a task.
 		if ac.method == http.MethodPost && !trace.nothingSent(err) {
@@ -291,9 +291,19 @@ func (c *Client) transportFailure(parent context.Context, ac apiCall, err error,
 	return outcome{err: &AmbiguousSubmitError{Err: wrapped}, reason: "network after the request was sent"}
 }
 
+// wrapAttemptErr names the call, and marks with ErrAttemptTimeout a deadline
+// that was the per-attempt timeout rather than the caller's, so that the
+// caller can tell them apart.
+func wrapAttemptErr(parent context.Context, ac apiCall, what string, err error) error {
+	if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("qwenedit: %s %s: %s%w: %w", ac.method, ac.path, what, ErrAttemptTimeout, err)
+	}
+	return fmt.Errorf("qwenedit: %s %s: %s%w", ac.method, ac.path, what, err)
+}
+
 // bodyFailure classifies an error while reading a 2xx body.
 func (c *Client) bodyFailure(parent context.Context, ac apiCall, err error) outcome {
-	wrapped := fmt.Errorf("qwenedit: %s %s: reading response: %w", ac.method, ac.path, err)
+	wrapped := wrapAttemptErr(parent, ac, "reading response: ", err)
 	switch {
 	case ac.method == http.MethodPost:
 		// The server answered 2xx: the task exists, but we lost its ID
@@ -324,9 +334,18 @@ func (c *Client) statusFailure(ac apiCall, resp *http.Response) outcome {
 	return o
 }
 
-// readLimited reads all of r, failing with ErrResponseTooLarge past limit bytes.
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
+// readLimited reads all of r, failing with ErrResponseTooLarge past limit
+// bytes. size is the announced length (-1 if unknown): an answer announced
+// too large fails before a byte is read, and a known size is read into a
+// buffer of exactly that size instead of a doubling one.
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, size, limit)
+	}
 	var buf bytes.Buffer
+	if size >= 0 {
+		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
+	}
 	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package qwenedit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/jarcoal/httpmock"
@@ -202,6 +204,41 @@ func TestResponseBodyLimit(t *testing.T) {
 	_, err := c.Get(context.Background(), "task-1")
 	assert.ErrorIs(t, err, ErrResponseTooLarge)
 	assert.Equal(t, 1, mt.GetTotalCallCount(), "a too-large answer is not retried")
+
+	// An answer announced too large fails before its body is read.
+	mt.RegisterResponder(http.MethodGet, taskURL, func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, ContentLength: maxSuccessBody + 1, Header: http.Header{},
+			Body: io.NopCloser(iotest.ErrReader(errors.New("the body was read")))}, nil
+	})
+	_, err = c.Get(context.Background(), "task-1")
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	assert.NotContains(t, err.Error(), "the body was read")
+}
+
+// TestAttemptTimeoutIsNamed checks that a per-attempt timeout is told apart
+// from the caller's deadline: it matches ErrAttemptTimeout (and still
+// context.DeadlineExceeded), while a caller's own deadline does not match
+// ErrAttemptTimeout.
+func TestAttemptTimeoutIsNamed(t *testing.T) {
+	c, mt, _ := mockClient(t, WithAttemptTimeout(time.Millisecond), WithMaxRetries(0))
+	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	})
+	_, err := c.Get(context.Background(), "task-1")
+	assert.ErrorIs(t, err, ErrAttemptTimeout)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	c, mt, _ = mockClient(t, WithMaxRetries(0))
+	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err = c.Get(ctx, "task-1")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, ErrAttemptTimeout)
 }
 
 func TestLoggerEvents(t *testing.T) {

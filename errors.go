@@ -39,6 +39,12 @@ var (
 	ErrUnexpectedResponse = errors.New("qwenedit: unexpected response")
 	// ErrResponseTooLarge: an answer exceeded the size limit for its kind.
 	ErrResponseTooLarge = errors.New("qwenedit: response too large")
+	// ErrAttemptTimeout: one HTTP attempt got no (complete) answer within
+	// the per-attempt timeout (WithAttemptTimeout), while the caller's
+	// context was still live. The error also matches
+	// context.DeadlineExceeded; check your own ctx.Err() to tell the two
+	// apart.
+	ErrAttemptTimeout = errors.New("qwenedit: no answer within the per-attempt timeout")
 	// ErrResultExpired: a result URL answered 403 or 404; result URLs live 24 hours.
 	ErrResultExpired = errors.New("qwenedit: result URL expired or unknown (result URLs are valid for 24 hours after the task finished)")
 )

@@ -512,7 +512,7 @@ func TestFaultConnections(t *testing.T) {
 			clientOpts: hang,
 			faults:     one("POST", qwenedittest.FaultHang, true),
 			wantPOST:   1, wantSubmits: 1, wantSleeps: []time.Duration{},
-			check: checks(ambiguous, noAPIError, errIs(context.DeadlineExceeded)),
+			check: checks(ambiguous, noAPIError, errIs(context.DeadlineExceeded), errIs(qwenedit.ErrAttemptTimeout)),
 		},
 		{
 			name: "GET whose body stalls times out and is retried", op: opGet,
@@ -526,7 +526,7 @@ func TestFaultConnections(t *testing.T) {
 			clientOpts: hang,
 			faults:     one("POST", qwenedittest.FaultStallBody, true),
 			wantPOST:   1, wantSubmits: 1, wantSleeps: []time.Duration{},
-			check: checks(ambiguous, noAPIError, errIs(context.DeadlineExceeded)),
+			check: checks(ambiguous, noAPIError, errIs(context.DeadlineExceeded), errIs(qwenedit.ErrAttemptTimeout)),
 		},
 		{
 			name: "Edit through cut, dropped and hanging polls", op: opEdit,
