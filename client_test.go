@@ -246,8 +246,8 @@ func TestLoggerEvents(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, mt, _ := mockClient(t, WithLogger(logger))
 	mt.RegisterResponder(http.MethodGet, taskURL, httpmock.ResponderFromMultipleResponses([]*http.Response{
-		httpmock.NewStringResponse(503, `{"detail":"busy"}`),
-		httpmock.NewStringResponse(200, runningJS),
+		httpmock.NewStringResponse(503, `{"detail":"busy"}`), //nolint:bodyclose // the client under test closes it
+		httpmock.NewStringResponse(200, runningJS),           //nolint:bodyclose // the client under test closes it
 	}))
 	_, err := c.Get(context.Background(), "task-1")
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ func (a *authRecorder) seen() []string {
 }
 
 func servePNG(data []byte) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write(data)
 	}
@@ -83,14 +83,14 @@ func TestDownloadFailures(t *testing.T) {
 	img := pngBytes(t, 64, 64)
 	t.Run("expired", func(t *testing.T) {
 		for _, status := range []int{403, 404} {
-			srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
+			srv := newAuthRecorder(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) })
 			_, err := loopbackClient(t, srv.URL).Download(context.Background(), srv.URL+"/x.png", &bytes.Buffer{})
 			assert.ErrorIs(t, err, ErrResultExpired)
 			assert.ErrorContains(t, err, "24 hours")
 		}
 	})
 	t.Run("not an image", func(t *testing.T) {
-		srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newAuthRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = w.Write([]byte("<html>login</html>"))
 		})
@@ -98,7 +98,7 @@ func TestDownloadFailures(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnexpectedResponse)
 	})
 	t.Run("octet-stream is sniffed", func(t *testing.T) {
-		srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := newAuthRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			_, _ = w.Write(img)
 		})

@@ -113,7 +113,7 @@ func checkImageURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("is not a valid URL: %v", err)
+		return fmt.Errorf("is not a valid URL: %w", err)
 	}
 	if s := strings.ToLower(u.Scheme); s != "http" && s != "https" {
 		return fmt.Errorf("URL scheme %q is not supported, use http or https", u.Scheme)
@@ -129,7 +129,7 @@ func (s *imageSource) readAll() ([]byte, error) {
 	s.readOnce.Do(func() {
 		data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
 		if err != nil {
-			s.readErr = fmt.Errorf("reading the image: %v", err)
+			s.readErr = fmt.Errorf("reading the image: %w", err)
 			return
 		}
 		s.data = data
@@ -154,19 +154,19 @@ func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {
 func prepareFile(path string, checkPixels bool) (preparedImage, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return preparedImage{}, fmt.Errorf("cannot open %q: %v", path, errors.Unwrap(err))
+		return preparedImage{}, fmt.Errorf("cannot open %q: %w", path, errors.Unwrap(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return preparedImage{}, fmt.Errorf("cannot stat %q: %v", path, err)
+		return preparedImage{}, fmt.Errorf("cannot stat %q: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
 		return preparedImage{}, fmt.Errorf("%q is not a regular file", path)
 	}
 	info, err := inspect(f, st.Size(), checkPixels)
 	if err != nil {
-		return preparedImage{}, fmt.Errorf("%q %v", path, err)
+		return preparedImage{}, fmt.Errorf("%q %w", path, err)
 	}
 	size, modTime := st.Size(), st.ModTime()
 	src := &streambody.Source{
@@ -208,7 +208,7 @@ func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Info, error
 	case errors.Is(err, imageinfo.ErrUnknownFormat):
 		return info, errors.New("is not a supported image format (JPEG, PNG, BMP, TIFF, WEBP, or GIF, first frame only), judged by its first bytes")
 	case err != nil:
-		return info, fmt.Errorf("has a broken image header: %v", err)
+		return info, fmt.Errorf("has a broken image header: %w", err)
 	}
 	if !checkPixels {
 		return info, nil

@@ -46,7 +46,8 @@ const (
 	MaxImages               = 3
 	MaxPromptLength         = 800 // characters (runes), not bytes
 	MaxNegativePromptLength = 500 // characters (runes)
-	MinN, MaxN              = 1, 6
+	MinN                    = 1
+	MaxN                    = 6
 	MaxSeed                 = 2147483647
 	MinSizeSide             = 512 // output width and height, pixels
 	MaxSizeSide             = 2048

@@ -42,7 +42,7 @@ func TestValidateFieldLimits(t *testing.T) {
 		field string // "" = valid
 		msg   string
 	}{
-		{"minimal", ok(func(r *EditRequest) {}), "", ""},
+		{"minimal", ok(func(*EditRequest) {}), "", ""},
 		{"800 chinese characters", ok(func(r *EditRequest) { r.Prompt = strings.Repeat("猫", 800) }), "", ""},
 		{"801 characters", ok(func(r *EditRequest) { r.Prompt = strings.Repeat("a", 801) }), "prompt", "801 characters, at most 800"},
 		{"blank prompt", ok(func(r *EditRequest) { r.Prompt = " \n" }), "prompt", "required"},

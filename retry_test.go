@@ -240,7 +240,7 @@ func TestGetRetriesNetworkErrors(t *testing.T) {
 func TestCancelledContextStopsRetrying(t *testing.T) {
 	c, mt, _ := mockClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, taskURL, func(*http.Request) (*http.Response, error) {
 		cancel()
 		return nil, errors.New("boom")
 	})

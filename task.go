@@ -192,7 +192,7 @@ func (r *resultURLs) UnmarshalJSON(b []byte) error {
 func decodeTask(body []byte) (*Task, error) {
 	var env taskEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnexpectedResponse, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnexpectedResponse, err)
 	}
 	if env.TaskInfo == nil {
 		return nil, fmt.Errorf("%w: no task_info in the answer", ErrUnexpectedResponse)

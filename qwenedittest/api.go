@@ -112,7 +112,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	// work first.
 	f := s.takeFault(r.Method)
 	if f != nil && !f.AfterCreate {
-		s.applyFault(w, r, f, rt, id, nil)
+		s.applyFault(w, f, rt, id, nil)
 		return
 	}
 
@@ -127,7 +127,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		resp = s.get(r, id)
 	}
 	if f != nil {
-		s.applyFault(w, r, f, rt, id, &resp)
+		s.applyFault(w, f, rt, id, &resp)
 		return
 	}
 	resp.write(w)

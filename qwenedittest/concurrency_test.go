@@ -60,7 +60,7 @@ func TestConcurrentUse(t *testing.T) {
 			}
 			status, data, err := do(http.MethodPost, s.URL()+submitPath, body)
 			if err != nil || status != http.StatusAccepted {
-				errs <- fmt.Errorf("submit: %d %s %v", status, data, err)
+				errs <- fmt.Errorf("submit: %d %s %w", status, data, err)
 				return
 			}
 			var tb taskBody
@@ -73,7 +73,7 @@ func TestConcurrentUse(t *testing.T) {
 			for {
 				status, data, err := do(http.MethodGet, s.URL()+submitPath+"/"+tb.TaskInfo.ID, nil)
 				if err != nil || status != http.StatusOK {
-					errs <- fmt.Errorf("poll: %d %s %v", status, data, err)
+					errs <- fmt.Errorf("poll: %d %s %w", status, data, err)
 					return
 				}
 				var got taskBody
@@ -91,7 +91,7 @@ func TestConcurrentUse(t *testing.T) {
 							wg.Go(func() {
 								status, data, err := do(http.MethodGet, got.Images[1], nil)
 								if err != nil || status != http.StatusOK || len(data) == 0 {
-									errs <- fmt.Errorf("result: %d %v", status, err)
+									errs <- fmt.Errorf("result: %d %w", status, err)
 								}
 							})
 						}

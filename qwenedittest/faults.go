@@ -146,17 +146,17 @@ func (s *Server) takeFault(method string) *Fault {
 	return nil
 }
 
-// applyFault answers a request according to f. real is the answer the
+// applyFault answers a request according to f. actual is the answer the
 // request would have had (AfterCreate faults only), else nil.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt route, id string, real *response) {
+func (s *Server) applyFault(w http.ResponseWriter, f *Fault, rt route, id string, actual *response) {
 	okStatus := http.StatusOK
 	if rt == routeSubmit {
 		okStatus = http.StatusAccepted
 	}
 	// The body that the truncating kinds cut in half.
 	status, body := okStatus, s.fabricatedTask(id)
-	if real != nil {
-		status, body = real.status, real.body
+	if actual != nil {
+		status, body = actual.status, actual.body
 	}
 	if f.Status != 0 {
 		status = f.Status

@@ -75,7 +75,10 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Contains(t, stdout.String(), "stopped")
-	_, err = http.Get(srv.URL())
+	resp, err = http.Get(srv.URL())
+	if err == nil {
+		resp.Body.Close()
+	}
 	assert.Error(t, err, "the listener is closed")
 }
 

@@ -40,7 +40,7 @@ func Parse(s string) (URI, error) {
 	}
 	data, err := base64.StdEncoding.Strict().DecodeString(payload)
 	if err != nil {
-		return URI{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return URI{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return URI{MediaType: mediaType, Data: data}, nil
 }

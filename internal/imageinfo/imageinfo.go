@@ -110,7 +110,7 @@ func Inspect(r io.ReaderAt, size int64) (info Info, err error) {
 	}()
 	cfg, err := decodeConfig(f, io.NewSectionReader(r, 0, size))
 	if err != nil {
-		return Info{}, fmt.Errorf("%w: %s header: %v", ErrBadHeader, f, err)
+		return Info{}, fmt.Errorf("%w: %s header: %w", ErrBadHeader, f, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return Info{}, fmt.Errorf("%w: %s header: %d×%d pixels", ErrBadHeader, f, cfg.Width, cfg.Height)

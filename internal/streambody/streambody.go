@@ -123,7 +123,8 @@ func safeMediaType(mt string) bool {
 		return false
 	}
 	return strings.IndexFunc(mt, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".+/-", r))
+		allowed := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".+/-", r)
+		return !allowed
 	}) < 0
 }
 
