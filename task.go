@@ -1,6 +1,7 @@
 package qwenedit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,24 +58,33 @@ type TaskInfo struct {
 // seconds or a zone; a timestamp it cannot read becomes the zero time rather
 // than losing the task (and its result URLs) over a cosmetic field.
 func (t *TaskInfo) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		ID        taskID     `json:"id"`
-		Status    string     `json:"status"`
-		CreatedAt string     `json:"created_at"`
-		UpdatedAt string     `json:"updated_at"`
-		Error     *TaskError `json:"error"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	var w wireTaskInfo
+	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*t = TaskInfo{
-		ID:        string(raw.ID),
-		Status:    TaskStatus(raw.Status),
-		CreatedAt: parseTimestamp(raw.CreatedAt),
-		UpdatedAt: parseTimestamp(raw.UpdatedAt),
-		Error:     raw.Error,
-	}
+	*t = w.info()
 	return nil
+}
+
+// wireTaskInfo is task_info as sent. decodeTask reads it in the same pass
+// as the envelope, rather than through TaskInfo.UnmarshalJSON, which would
+// scan the object a second time.
+type wireTaskInfo struct {
+	ID        taskID     `json:"id"`
+	Status    string     `json:"status"`
+	CreatedAt string     `json:"created_at"`
+	UpdatedAt string     `json:"updated_at"`
+	Error     *TaskError `json:"error"`
+}
+
+func (w *wireTaskInfo) info() TaskInfo {
+	return TaskInfo{
+		ID:        string(w.ID),
+		Status:    TaskStatus(w.Status),
+		CreatedAt: parseTimestamp(w.CreatedAt),
+		UpdatedAt: parseTimestamp(w.UpdatedAt),
+		Error:     w.Error,
+	}
 }
 
 // taskID accepts the documented string ID and, defensively, a number.
@@ -163,7 +173,7 @@ type Task struct {
 
 // taskEnvelope is the wire shape of both answers.
 type taskEnvelope struct {
-	TaskInfo *TaskInfo       `json:"task_info"`
+	TaskInfo *wireTaskInfo   `json:"task_info"`
 	Images   resultURLs      `json:"images"`
 	Error    json.RawMessage `json:"error"`
 }
@@ -172,8 +182,11 @@ type taskEnvelope struct {
 type resultURLs []string
 
 func (r *resultURLs) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '"' {
+		var one string
+		if err := json.Unmarshal(t, &one); err != nil {
+			return fmt.Errorf("images: %w", err)
+		}
 		if one != "" {
 			*r = resultURLs{one}
 		}
@@ -197,10 +210,10 @@ func decodeTask(body []byte) (*Task, error) {
 	if env.TaskInfo == nil {
 		return nil, fmt.Errorf("%w: no task_info in the answer", ErrUnexpectedResponse)
 	}
-	if strings.TrimSpace(env.TaskInfo.ID) == "" {
+	if strings.TrimSpace(string(env.TaskInfo.ID)) == "" {
 		return nil, fmt.Errorf("%w: task_info has no id", ErrUnexpectedResponse)
 	}
-	t := &Task{TaskInfo: *env.TaskInfo, Images: env.Images}
+	t := &Task{TaskInfo: env.TaskInfo.info(), Images: env.Images}
 	if t.Status.IsFailure() && t.Error == nil && len(env.Error) > 0 {
 		// Tolerate an error object beside task_info instead of inside it.
 		var te TaskError
