@@ -66,6 +66,11 @@ func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path
 	if err != nil {
 		return "", err
 	}
+	// Flushed before the rename, so that a crash cannot leave a complete
+	// name over incomplete bytes (callers record "saved" right after).
+	if err = tmp.Sync(); err != nil {
+		return "", err
+	}
 	if err = tmp.Close(); err != nil {
 		return "", err
 	}

@@ -199,6 +199,10 @@ func (e *WaitTimeoutError) Is(target error) bool {
 // in full but no usable answer came back (a timeout, a reset connection, a 5xx).
 // A task may have been created and may be charged. Do not blindly resubmit: check
 // your MuleRouter dashboard or wait for a task you can identify first.
+//
+// Cancelling the context of a Submit (or Edit) after its body went out also
+// gives this error: the server may have created the task all the same. The
+// API takes no idempotency key, so the SDK cannot find such a task for you.
 type AmbiguousSubmitError struct {
 	// Err is what went wrong; errors.As still finds an *APIError or a net error inside.
 	Err error

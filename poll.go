@@ -28,19 +28,22 @@ type PollOption func(*pollConfig)
 type pollConfig struct {
 	minInterval time.Duration
 	maxInterval time.Duration
+	maxSet      bool // WithMaxPollInterval was given
 	maxWait     time.Duration
 	onPoll      func(*Task)
 	onSubmitted func(*TaskInfo)
 }
 
-// WithPollInterval sets the first (and smallest) wait between polls (default 3 s).
+// WithPollInterval sets the first (and smallest) wait between polls (default
+// 3 s). Above the default cap, and without WithMaxPollInterval, it also
+// raises the cap: the polls come every d.
 func WithPollInterval(d time.Duration) PollOption {
 	return func(p *pollConfig) { p.minInterval = d }
 }
 
 // WithMaxPollInterval caps the wait between polls (default 10 s).
 func WithMaxPollInterval(d time.Duration) PollOption {
-	return func(p *pollConfig) { p.maxInterval = d }
+	return func(p *pollConfig) { p.maxInterval, p.maxSet = d, true }
 }
 
 // WithMaxWait sets how long to wait for a task before giving up with a
@@ -73,6 +76,11 @@ func newPollConfig(opts []PollOption) (pollConfig, error) {
 		if opt != nil {
 			opt(&p)
 		}
+	}
+	if !p.maxSet && p.minInterval > p.maxInterval {
+		// WithPollInterval(30*time.Second) alone means "poll every 30 s",
+		// not an error about a cap the caller never set.
+		p.maxInterval = p.minInterval
 	}
 	switch {
 	case p.minInterval <= 0:

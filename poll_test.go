@@ -34,6 +34,20 @@ func TestWaitForResultSchedule(t *testing.T) {
 	assert.Equal(t, []time.Duration{3 * time.Second, 4500 * time.Millisecond, 6750 * time.Millisecond, 10 * time.Second, 10 * time.Second, 10 * time.Second}, clk.Sleeps())
 }
 
+// TestPollIntervalAboveDefaultCapRaisesIt checks that WithPollInterval
+// alone, above the default cap, means "poll every d" rather than an error,
+// while an explicit cap below it is still refused.
+func TestPollIntervalAboveDefaultCapRaisesIt(t *testing.T) {
+	c, mt, clk := mockClient(t)
+	mt.RegisterResponder(http.MethodGet, taskURL, sequence(runningJS, runningJS, runningJS, completeJS))
+	_, err := c.WaitForResult(context.Background(), "task-1", WithPollInterval(30*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second}, clk.Sleeps())
+
+	_, err = c.WaitForResult(context.Background(), "task-1", WithPollInterval(30*time.Second), WithMaxPollInterval(20*time.Second))
+	assert.ErrorContains(t, err, "WithMaxPollInterval")
+}
+
 func TestPollJitterStaysWithinBounds(t *testing.T) {
 	for _, j := range []float64{0, 0.999} {
 		c, mt, clk := mockClient(t, WithJitter(func() float64 { return j }))
