@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	asmbase64 "github.com/segmentio/asm/base64"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -255,4 +256,25 @@ func BenchmarkNaive3x10MB(b *testing.B) {
 		}
 		_, _ = io.Discard.Write(out)
 	}
+}
+
+// BenchmarkBase64 is why the package uses github.com/segmentio/asm/base64:
+// the same 48 KiB chunk the reader encodes, with encoding/base64 and with
+// the SIMD encoder, side by side. TestMatchesNaiveEncoding and FuzzBody
+// check that the output is identical.
+func BenchmarkBase64(b *testing.B) {
+	src := randomBytes(rawChunk, 7)
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
+	b.Run("impl=encoding-base64", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			base64.StdEncoding.Encode(dst, src)
+		}
+	})
+	b.Run("impl=segmentio-asm", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			asmbase64.StdEncoding.Encode(dst, src)
+		}
+	})
 }
