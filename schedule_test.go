@@ -2,20 +2,17 @@ package qwenedit
 
 import (
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
-	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -297,59 +294,24 @@ func logScheduleTable(t *testing.T, rows []scheduleRow) {
 	t.Log("\n" + b.String())
 }
 
-var scheduleHeader = []string{"schedule", "duration_s", "requests", "notice_delay_s"}
-
 // writeScheduleCSV writes rows as the docs' data file.
 func writeScheduleCSV(path string, rows []scheduleRow) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	out := make([]schedcsv.Row, len(rows))
+	for i, r := range rows {
+		out[i] = schedcsv.Row{Schedule: r.schedule, Duration: r.duration, Requests: r.requests, NoticeDelay: r.delay}
 	}
-	var b strings.Builder
-	w := csv.NewWriter(&b)
-	_ = w.Write(scheduleHeader) // a strings.Builder never fails
-	for _, r := range rows {
-		_ = w.Write([]string{
-			r.schedule,
-			strconv.FormatFloat(r.duration.Seconds(), 'f', -1, 64),
-			strconv.FormatFloat(r.requests, 'f', 3, 64),
-			strconv.FormatFloat(r.delay, 'f', 3, 64),
-		})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return schedcsv.Write(path, out)
 }
 
 // readScheduleCSV reads a file written by writeScheduleCSV.
 func readScheduleCSV(path string) ([]scheduleRow, error) {
-	f, err := os.Open(path)
+	in, err := schedcsv.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(scheduleHeader, ",") {
-		return nil, fmt.Errorf("%s: header is not %v", path, scheduleHeader)
-	}
-	var rows []scheduleRow
-	for i, rec := range recs[1:] {
-		var nums [3]float64
-		for j := range nums {
-			if nums[j], err = strconv.ParseFloat(rec[j+1], 64); err != nil || math.IsNaN(nums[j]) {
-				return nil, fmt.Errorf("%s: line %d: bad number %q", path, i+2, rec[j+1])
-			}
-		}
-		rows = append(rows, scheduleRow{
-			schedule: rec[0],
-			duration: time.Duration(nums[0] * float64(time.Second)),
-			requests: nums[1],
-			delay:    nums[2],
-		})
+	rows := make([]scheduleRow, len(in))
+	for i, r := range in {
+		rows[i] = scheduleRow{schedule: r.Schedule, duration: r.Duration, requests: r.Requests, delay: r.NoticeDelay}
 	}
 	return rows, nil
 }

@@ -118,21 +118,37 @@ func Inspect(r io.ReaderAt, size int64) (info Info, err error) {
 	return Info{Format: f, Width: cfg.Width, Height: cfg.Height}, nil
 }
 
-func decodeConfig(f Format, r *io.SectionReader) (image.Config, error) {
+// codec is the standard or x/image decoder pair of one format.
+type codec struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}
+
+// codecOf returns f's decoders; ok is false for an unknown format.
+func codecOf(f Format) (c codec, ok bool) {
 	switch f {
 	case JPEG:
-		return jpeg.DecodeConfig(r)
+		return codec{jpeg.DecodeConfig, jpeg.Decode}, true
 	case PNG:
-		return png.DecodeConfig(r)
+		return codec{png.DecodeConfig, png.Decode}, true
 	case GIF:
-		return gif.DecodeConfig(r)
+		return codec{gif.DecodeConfig, gif.Decode}, true
 	case BMP:
-		return bmp.DecodeConfig(r)
+		return codec{bmp.DecodeConfig, bmp.Decode}, true
 	case TIFF:
-		return tiff.DecodeConfig(r)
-	default:
-		return webp.DecodeConfig(r)
+		return codec{tiff.DecodeConfig, tiff.Decode}, true
+	case WEBP:
+		return codec{webp.DecodeConfig, webp.Decode}, true
 	}
+	return codec{}, false
+}
+
+func decodeConfig(f Format, r *io.SectionReader) (image.Config, error) {
+	c, ok := codecOf(f)
+	if !ok {
+		return image.Config{}, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
+	}
+	return c.config(r)
 }
 
 // Decode decodes the whole image with f's decoder (GIF: the first frame).
@@ -142,19 +158,9 @@ func Decode(r io.Reader, f Format) (img image.Image, err error) {
 			img, err = nil, fmt.Errorf("%w: %s: %v", ErrBadHeader, f, p)
 		}
 	}()
-	switch f {
-	case JPEG:
-		return jpeg.Decode(r)
-	case PNG:
-		return png.Decode(r)
-	case GIF:
-		return gif.Decode(r)
-	case BMP:
-		return bmp.Decode(r)
-	case TIFF:
-		return tiff.Decode(r)
-	case WEBP:
-		return webp.Decode(r)
+	c, ok := codecOf(f)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
+	return c.decode(r)
 }

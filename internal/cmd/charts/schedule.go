@@ -1,13 +1,9 @@
 package main
 
 import (
-	"encoding/csv"
-	"errors"
-	"fmt"
 	"math"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
 )
 
 // scheduleRow is one line of docs/data/poll-schedule.csv, which the root
@@ -19,48 +15,17 @@ type scheduleRow struct {
 	noticeDly float64 // mean notice delay, s
 }
 
-var scheduleHeader = []string{"schedule", "duration_s", "requests", "notice_delay_s"}
-
 // readScheduleCSV reads the poll schedule table.
 func readScheduleCSV(path string) ([]scheduleRow, error) {
-	f, err := os.Open(path)
+	in, err := schedcsv.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(recs) < 2 || strings.Join(recs[0], ",") != strings.Join(scheduleHeader, ",") {
-		return nil, fmt.Errorf("%s: want a header %v and at least one row", path, scheduleHeader)
-	}
-	rows := make([]scheduleRow, 0, len(recs)-1)
-	for i, rec := range recs[1:] {
-		r, err := parseScheduleRecord(rec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: line %d: %w", path, i+2, err)
-		}
-		rows = append(rows, r)
+	rows := make([]scheduleRow, len(in))
+	for i, r := range in {
+		rows[i] = scheduleRow{schedule: r.Schedule, duration: r.Duration.Seconds(), requests: r.Requests, noticeDly: r.NoticeDelay}
 	}
 	return rows, nil
-}
-
-// parseScheduleRecord parses one CSV record; every number must be positive
-// but the delay, which may be zero.
-func parseScheduleRecord(rec []string) (scheduleRow, error) {
-	var nums [3]float64
-	for i := range nums {
-		v, err := strconv.ParseFloat(rec[i+1], 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v == 0 && i < 2 {
-			return scheduleRow{}, fmt.Errorf("bad %s %q", scheduleHeader[i+1], rec[i+1])
-		}
-		nums[i] = v
-	}
-	if rec[0] == "" {
-		return scheduleRow{}, errors.New("empty schedule name")
-	}
-	return scheduleRow{schedule: rec[0], duration: nums[0], requests: nums[1], noticeDly: nums[2]}, nil
 }
 
 // scheduleStyles are the known schedules' legend names, colours, dashes and
