@@ -66,10 +66,15 @@ type options struct {
 	fake         bool
 	maxWait      time.Duration
 	model        string
+	poll         time.Duration
+	fakeDuration time.Duration
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		stop()
 		fmt.Fprintln(os.Stderr, "edit:", err)
 		os.Exit(1)
 	}
@@ -92,6 +97,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
 	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for the result")
 	fs.StringVar(&o.model, "model", qwenedit.DefaultModel, "model: qwen-image-edit-max or qwen-image-edit-plus")
+	fs.DurationVar(&o.poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks")
+	fs.DurationVar(&o.fakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -102,20 +109,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.Usage()
 		return nil, errors.New("need -image and -prompt (or -resume TASK_ID)")
 	}
+	if o.poll <= 0 {
+		return nil, errors.New("-poll must be positive")
+	}
 	return o, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+// run is the whole program; main only adds the signal handling and the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	clientOpts := []qwenedit.Option{qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit")}
 	if o.fake || os.Getenv("MULEROUTER_API_KEY") == "" {
-		srv := qwenedittest.NewServer(qwenedittest.WithTaskDuration(3 * time.Second))
+		srv := qwenedittest.NewServer(qwenedittest.WithTaskDuration(o.fakeDuration))
 		defer srv.Close()
 		fmt.Fprintf(stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at %s.\nNothing is sent to MuleRouter and nothing is charged; the results are generated locally.\n", srv.URL())
 		clientOpts = append(clientOpts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
@@ -142,6 +151,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	task, err := client.WaitForResult(ctx, taskID,
 		qwenedit.WithMaxWait(o.maxWait),
+		qwenedit.WithPollInterval(o.poll),
+		qwenedit.WithMaxPollInterval(max(o.poll, qwenedit.DefaultMaxPollInterval)),
 		qwenedit.WithOnPoll(func(t *qwenedit.Task) {
 			fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
 		}),
