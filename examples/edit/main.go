@@ -58,6 +58,7 @@ type options struct {
 	negative     string
 	n            int
 	seed         int
+	seedSet      bool // -seed was given: any value is sent, and the SDK checks it
 	size         string
 	promptExtend optionalBool
 	safety       optionalBool
@@ -88,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction, at most 800 characters (required unless -resume)")
 	fs.StringVar(&o.negative, "negative", "", "what to avoid, at most 500 characters")
 	fs.IntVar(&o.n, "n", 0, "number of output images, 1-6 (0: server default, 1)")
-	fs.IntVar(&o.seed, "seed", -1, "random seed 0-2147483647 (-1: none)")
+	fs.IntVar(&o.seed, "seed", 0, "random seed 0-2147483647 (default: none, the server picks one)")
 	fs.StringVar(&o.size, "size", "", "output size WIDTH*HEIGHT, each side 512-2048 (default: follows the last image)")
 	fs.Var(&o.promptExtend, "prompt-extend", "let a language model rewrite the prompt (server default true)")
 	fs.Var(&o.safety, "safety-filter", "content safety filter (server default true)")
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.seedSet = o.seedSet || f.Name == "seed" })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q; use -image for each image", fs.Args())
 	}
@@ -124,9 +126,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	clientOpts := []qwenedit.Option{qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit")}
 	if o.fake || os.Getenv("MULEROUTER_API_KEY") == "" {
-		srv := qwenedittest.NewServer(qwenedittest.WithTaskDuration(o.fakeDuration))
+		srv, err := qwenedittest.NewServerAt("127.0.0.1:0", "127.0.0.1:0", qwenedittest.WithTaskDuration(o.fakeDuration))
+		if err != nil {
+			return fmt.Errorf("starting the built-in fake server: %w", err)
+		}
 		defer srv.Close()
 		fmt.Fprintf(stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at %s.\nNothing is sent to MuleRouter and nothing is charged; the results are generated locally.\n", srv.URL())
+		if o.resume != "" {
+			fmt.Fprintln(stderr, "Note: the built-in fake starts empty on every run, so it knows no earlier task; to try -resume offline, run go run ./examples/fakeserver and set MULEROUTER_API_KEY and MULEROUTER_BASE_URL to what it prints.")
+		}
 		clientOpts = append(clientOpts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
 	}
 	client, err := qwenedit.NewClient(clientOpts...)
@@ -158,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}),
 	)
 	if err != nil {
-		return resumeHint(taskID, explain(err))
+		return resumeHint(taskID, o.out, explain(err))
 	}
 	paths, err := client.SaveImages(ctx, task, o.out)
 	for _, p := range paths {
@@ -177,13 +185,13 @@ func (o *options) request() (*qwenedit.EditRequest, error) {
 		SafetyFilter:   o.safety.v,
 	}
 	for _, img := range o.images {
-		if strings.HasPrefix(img, "http://") || strings.HasPrefix(img, "https://") {
+		if lower := strings.ToLower(img); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
 			req.Images = append(req.Images, qwenedit.ImageURL(img))
 		} else {
 			req.Images = append(req.Images, qwenedit.ImageFile(img))
 		}
 	}
-	if o.seed >= 0 {
+	if o.seedSet {
 		req.Seed = qwenedit.Ptr(o.seed)
 	}
 	if o.size != "" {
@@ -213,10 +221,10 @@ func explain(err error) error {
 	return err
 }
 
-func resumeHint(taskID string, err error) error {
+func resumeHint(taskID, out string, err error) error {
 	var timeout *qwenedit.WaitTimeoutError
 	if errors.As(err, &timeout) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%w\nresume with: go run ./examples/edit -resume %s", err, taskID)
+		return fmt.Errorf("%w\nresume with: go run ./examples/edit -resume %s -out %q", err, taskID, out)
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,9 @@ func TestFlagSpellings(t *testing.T) {
 			assert.False(t, *rec.Request.SafetyFilter)
 			assert.Nil(t, rec.Request.PromptExtend)
 		}},
+		{"an upper-case URL scheme is a URL, not a path", []string{"-image", "HTTPS://images.example/cat.png"}, func(t *testing.T, rec qwenedittest.TaskRecord) {
+			assert.Equal(t, "HTTPS://images.example/cat.png", rec.Request.Images[len(rec.Request.Images)-1])
+		}},
 		{"the largest seed", []string{"-seed", "2147483647"}, func(t *testing.T, rec qwenedittest.TaskRecord) {
 			require.NotNil(t, rec.Request.Seed)
 			assert.Equal(t, qwenedit.MaxSeed, *rec.Request.Seed)
@@ -385,6 +389,7 @@ func TestInvalidRequestsSendNothing(t *testing.T) {
 		{"n above 6", []string{"-n", "7"}, []string{"n: is 7, must be 1 to 6"}},
 		{"negative n", []string{"-n", "-1"}, []string{"n: is -1"}},
 		{"seed above the maximum", []string{"-seed", "2147483648"}, []string{"seed: is 2147483648, must be 0 to 2147483647"}},
+		{"negative seed", []string{"-seed", "-5"}, []string{"seed: is -5"}},
 		{"size too small", []string{"-size", "100*100"}, []string{"size: width is 100, must be 512 to 2048", "size: height is 100"}},
 		{"size too large", []string{"-size", "1024*4096"}, []string{"size: height is 4096"}},
 		{"prompt too long", []string{"-prompt", long(801)}, []string{"prompt: has 801 characters, at most 800"}},
@@ -476,7 +481,7 @@ func TestTimeoutTellsHowToResume(t *testing.T) {
 	id := srv.Tasks()[0].ID
 	assert.Equal(t, id, timeout.TaskID)
 	assert.Contains(t, stdout, "task "+id+" submitted")
-	assert.Contains(t, err.Error(), "resume with: go run ./examples/edit -resume "+id)
+	assert.Contains(t, err.Error(), "resume with: go run ./examples/edit -resume "+id+" -out "+strconv.Quote(out))
 	assert.Empty(t, savedPaths(stdout))
 
 	// Following the hint once the task is done saves its results, without a new task.
