@@ -31,12 +31,19 @@ func Parse(s string) (URI, error) {
 	if !ok {
 		return URI{}, fmt.Errorf("%w: no comma before the data", ErrMalformed)
 	}
-	mediaType, found := strings.CutSuffix(meta, ";base64")
-	if !found {
+	// Like the scheme, the ";base64" token is case-insensitive (RFC 2397).
+	const b64 = ";base64"
+	if len(meta) < len(b64) || !strings.EqualFold(meta[len(meta)-len(b64):], b64) {
 		return URI{}, fmt.Errorf("%w: not base64-encoded (want ;base64,)", ErrMalformed)
 	}
+	mediaType := meta[:len(meta)-len(b64)]
 	if strings.ContainsAny(mediaType, " \t\r\n\",") {
 		return URI{}, fmt.Errorf("%w: bad media type %q", ErrMalformed, mediaType)
+	}
+	// encoding/base64 skips line breaks; a data URI in a JSON string has
+	// no business carrying any, so they are refused rather than ignored.
+	if i := strings.IndexAny(payload, "\r\n"); i >= 0 {
+		return URI{}, fmt.Errorf("%w: line break in the base64 data at offset %d", ErrMalformed, i)
 	}
 	data, err := base64.StdEncoding.Strict().DecodeString(payload)
 	if err != nil {

@@ -18,7 +18,13 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, "", u.MediaType)
 	assert.Empty(t, u.Data)
 
-	for _, bad := range []string{"", "data:", "http://x", "data:image/png,hello", "data:image/png;base64", "data:image/png;base64,***", "data:image/png;base64,aGVsbG8", "data:a b;base64,"} {
+	// The ";base64" token is case-insensitive, like the scheme.
+	u, err = Parse("data:image/png;BASE64,aGVsbG8=")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("hello"), u.Data)
+
+	for _, bad := range []string{"", "data:", "http://x", "data:image/png,hello", "data:image/png;base64", "data:image/png;base64,***", "data:image/png;base64,aGVsbG8", "data:a b;base64,",
+		"data:image/png;base64,aGVs\nbG8=", "data:image/png;base64,aGVs\r\nbG8="} {
 		_, err := Parse(bad)
 		assert.ErrorIs(t, err, ErrMalformed, bad)
 	}
