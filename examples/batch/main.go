@@ -378,7 +378,6 @@ func (b *batch) process(ctx context.Context, jb job) outcome {
 	task, err := b.client.WaitForResult(ctx, out.taskID,
 		qwenedit.WithMaxWait(b.opts.maxWait),
 		qwenedit.WithPollInterval(b.opts.poll),
-		qwenedit.WithMaxPollInterval(max(b.opts.poll, qwenedit.DefaultMaxPollInterval)),
 	)
 	if err != nil {
 		return b.waitFailed(out, err)

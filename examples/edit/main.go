@@ -160,7 +160,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	task, err := client.WaitForResult(ctx, taskID,
 		qwenedit.WithMaxWait(o.maxWait),
 		qwenedit.WithPollInterval(o.poll),
-		qwenedit.WithMaxPollInterval(max(o.poll, qwenedit.DefaultMaxPollInterval)),
 		qwenedit.WithOnPoll(func(t *qwenedit.Task) {
 			fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
 		}),
