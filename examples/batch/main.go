@@ -38,37 +38,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/seed-b62e15c8/qwenedit"
-	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demo"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, new(usageError)):
-		os.Exit(2) // the flag package has printed the problem and the usage
-	default:
-		fmt.Fprintln(os.Stderr, "batch:", err)
-		os.Exit(1)
-	}
-}
-
-// usageError is a bad command line, already reported with the usage.
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
+func main() { demo.Main("batch", run) }
 
 type options struct {
 	in, out, prompt string
@@ -101,7 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, usageError{err}
+		return nil, demo.UsageError{Err: err}
 	}
 	var problem string
 	switch {
@@ -121,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if problem != "" {
 		fmt.Fprintln(stderr, problem)
 		fs.Usage()
-		return nil, usageError{errors.New(problem)}
+		return nil, demo.UsageError{Err: errors.New(problem)}
 	}
 	return o, nil
 }
@@ -228,23 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // newClient returns a client for MuleRouter, or for an in-process fake
 // server when there is no API key or -fake is given. Call cleanup when done.
 func newClient(o *options, stderr io.Writer) (client *qwenedit.Client, cleanup func(), err error) {
-	opts := []qwenedit.Option{qwenedit.WithUserAgent("examples-batch")}
-	cleanup = func() {}
-	if o.fake || os.Getenv("MULEROUTER_API_KEY") == "" {
-		srv, err := qwenedittest.NewServerAt("127.0.0.1:0", "127.0.0.1:0", qwenedittest.WithTaskDuration(o.fakeDuration))
-		if err != nil {
-			return nil, nil, fmt.Errorf("start the fake server: %w", err)
-		}
-		cleanup = srv.Close
-		fmt.Fprintf(stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at %s.\nNothing is sent to MuleRouter and nothing is charged; the results are generated locally.\n", srv.URL())
-		opts = append(opts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
-	}
-	client, err = qwenedit.NewClient(opts...)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return client, cleanup, nil
+	return demo.NewClient(o.fake, o.fakeDuration, stderr, qwenedit.WithUserAgent("examples-batch"))
 }
 
 // stagingDir, inside -out, receives results before they are renamed after their input.

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,43 +23,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demo"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demotest"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
 const prompt = "Make it look like a watercolour"
 
-// fakeAPI starts a fake server and points the program at it through the
-// environment, the way a user points it at MuleRouter.
-func fakeAPI(t *testing.T, opts ...qwenedittest.Option) *qwenedittest.Server {
-	t.Helper()
-	srv := qwenedittest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	t.Setenv("MULEROUTER_API_KEY", srv.APIKey())
-	t.Setenv("MULEROUTER_BASE_URL", srv.URL())
-	t.Setenv("MULEROUTER_SITE", "")
-	return srv
-}
-
-// syncBuffer is a bytes.Buffer safe for a running program and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func runBatch(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	var out, errb syncBuffer
+	var out, errb demotest.SyncBuffer
 	err = run(ctx, append([]string{"-poll", "10ms"}, args...), &out, &errb)
 	return out.String(), errb.String(), err
 }
@@ -187,19 +158,8 @@ func withStatus(recs []record, status string) []record {
 	return out
 }
 
-// requestsTo counts the API requests with this method whose path ends in suffix.
-func requestsTo(srv *qwenedittest.Server, method, suffix string) int {
-	n := 0
-	for _, r := range srv.Requests() {
-		if r.Origin == qwenedittest.OriginAPI && r.Method == method && strings.HasSuffix(r.Path, suffix) {
-			n++
-		}
-	}
-	return n
-}
-
 func TestEditsEveryImageInTheFolder(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "edited")
 	images := []string{"a.png", "b.jpg", "c.PNG", "d.png", "e.jpeg"}
 	writeImages(t, in, append(images, ".hidden.png")...) // all different
@@ -273,7 +233,7 @@ func (c *steppedClock) Now() time.Time {
 
 func TestInterruptedBatchResumesWithoutPayingTwice(t *testing.T) {
 	clock := &steppedClock{base: time.Now()}
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
 	in, out := t.TempDir(), t.TempDir()
 	images := []string{"a.png", "b.png", "c.png", "d.png", "e.png"}
 	writeImages(t, in, images...)
@@ -318,17 +278,17 @@ func TestInterruptedBatchResumesWithoutPayingTwice(t *testing.T) {
 	clock.step.Store(int64(time.Minute))
 	getsBefore := map[string]int{}
 	for _, r := range first {
-		getsBefore[r.TaskID] = requestsTo(srv, "GET", "/generation/"+r.TaskID)
+		getsBefore[r.TaskID] = demotest.RequestsTo(srv, "GET", "/generation/"+r.TaskID)
 	}
 	stdout, stderr, err := runBatch(context.Background(), args...)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assert.Equal(t, 5, srv.SubmitCount(), "three new tasks, none for the journaled files")
-	assert.Equal(t, 5, requestsTo(srv, "POST", "/generation"))
+	assert.Equal(t, 5, demotest.RequestsTo(srv, "POST", "/generation"))
 	sent := sentFiles(t, srv, in)
 	assert.ElementsMatch(t, images, sent, "each file was submitted exactly once over both runs")
 	for _, r := range first {
 		assert.Contains(t, stderr, r.File+": resuming task "+r.TaskID+" from an earlier run (not submitted again)")
-		assert.Greater(t, requestsTo(srv, "GET", "/generation/"+r.TaskID), getsBefore[r.TaskID], "WaitForResult polled %s", r.TaskID)
+		assert.Greater(t, demotest.RequestsTo(srv, "GET", "/generation/"+r.TaskID), getsBefore[r.TaskID], "WaitForResult polled %s", r.TaskID)
 	}
 	assert.Contains(t, stdout, "5 images: 5 edited, 0 already saved, 0 failed, 0 to resume")
 	for _, img := range images {
@@ -363,7 +323,7 @@ func TestInterruptedBatchResumesWithoutPayingTwice(t *testing.T) {
 }
 
 func TestResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png", "b.png")
 
@@ -385,7 +345,7 @@ func TestResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
 
 	assert.Equal(t, 2, srv.SubmitCount(), "one task from the test, one for b.png")
 	assert.Equal(t, []string{"a.png", "b.png"}, sentFiles(t, srv, in), "a.png was not sent again")
-	assert.Equal(t, 1, requestsTo(srv, "GET", "/generation/"+info.ID), "WaitForResult polled the journaled task")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "GET", "/generation/"+info.ID), "WaitForResult polled the journaled task")
 	assert.Contains(t, stderr, "a.png: resuming task "+info.ID)
 	assert.Contains(t, stderr, "ignored 1 line(s)", "the cut line")
 	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
@@ -406,7 +366,7 @@ func TestResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
 }
 
 func TestAFailedTaskDoesNotStopTheOthers(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	srv.FailNextTask(1301, "InvalidParameter", "the watercolour filter broke")
 	in, out := t.TempDir(), t.TempDir()
 	images := []string{"a.png", "b.png", "c.png", "d.png"}
@@ -446,7 +406,7 @@ func TestAFailedTaskDoesNotStopTheOthers(t *testing.T) {
 }
 
 func TestAnInvalidImageIsReportedWithoutASubmit(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "good.png")
 	var small bytes.Buffer
@@ -458,7 +418,7 @@ func TestAnInvalidImageIsReportedWithoutASubmit(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, "2 of 3 images not done", err.Error())
 	assert.Equal(t, 1, srv.SubmitCount())
-	assert.Equal(t, 1, requestsTo(srv, "POST", "/generation"), "nothing sent for the bad files")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "POST", "/generation"), "nothing sent for the bad files")
 	assertEditOf(t, filepath.Join(in, "good.png"), filepath.Join(out, "good.png"))
 	assert.Contains(t, stdout, "3 images: 1 edited, 0 already saved, 2 failed, 0 to resume")
 	assert.Contains(t, stdout, "  small.png: submit: ")
@@ -471,7 +431,7 @@ func TestAnInvalidImageIsReportedWithoutASubmit(t *testing.T) {
 }
 
 func TestAnUnknownSubmitOutcomeIsNotSubmittedAgain(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	// The task is created, but the answer is lost.
 	srv.InjectFault(qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: 502, AfterCreate: true})
 	in, out := t.TempDir(), t.TempDir()
@@ -489,7 +449,7 @@ func TestAnUnknownSubmitOutcomeIsNotSubmittedAgain(t *testing.T) {
 	// Run again: not submitted blindly.
 	stdout, _, err = runBatch(context.Background(), args...)
 	require.Error(t, err)
-	assert.Equal(t, 1, requestsTo(srv, "POST", "/generation"), "no new POST")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "POST", "/generation"), "no new POST")
 	assert.Contains(t, stdout, "rerun with -resubmit-unknown")
 
 	// The user checked and asks for it.
@@ -500,7 +460,7 @@ func TestAnUnknownSubmitOutcomeIsNotSubmittedAgain(t *testing.T) {
 }
 
 func TestABadKeyStopsTheBatch(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	t.Setenv("MULEROUTER_API_KEY", "not-the-key")
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png", "b.png", "c.png", "d.png")
@@ -508,13 +468,13 @@ func TestABadKeyStopsTheBatch(t *testing.T) {
 	stdout, _, err := runBatch(context.Background(), "-in", in, "-prompt", prompt, "-out", out, "-concurrency", "1")
 	require.ErrorIs(t, err, qwenedit.ErrUnauthorized)
 	assert.Contains(t, err.Error(), "stopped: ")
-	assert.Equal(t, 1, requestsTo(srv, "POST", "/generation"), "the first 401 stops the rest")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "POST", "/generation"), "the first 401 stops the rest")
 	assert.Zero(t, srv.SubmitCount())
 	assert.Contains(t, stdout, "4 images: 0 edited, 0 already saved, 1 failed, 3 to resume")
 }
 
 func TestMaxWaitLeavesTheTaskToTheNextRun(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png")
 
@@ -530,7 +490,7 @@ func TestMaxWaitLeavesTheTaskToTheNextRun(t *testing.T) {
 }
 
 func TestAnotherPromptInTheSameOutputIsRefused(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png")
 	_, _, err := runBatch(context.Background(), "-in", in, "-prompt", prompt, "-out", out)
@@ -578,7 +538,7 @@ func TestFlags(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		_, err := parseFlags(tc.args, &stderr)
-		require.ErrorAs(t, err, new(usageError), tc.args)
+		require.ErrorAs(t, err, new(demo.UsageError), tc.args)
 		assert.Contains(t, err.Error(), tc.want)
 		assert.Contains(t, stderr.String(), "Usage: batch")
 	}

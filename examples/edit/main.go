@@ -14,15 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/seed-b62e15c8/qwenedit"
-	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demo"
 )
 
 // imageList collects repeated -image flags.
@@ -71,15 +68,7 @@ type options struct {
 	fakeDuration time.Duration
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		stop()
-		fmt.Fprintln(os.Stderr, "edit:", err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main("edit", run) }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -124,22 +113,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	clientOpts := []qwenedit.Option{qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit")}
-	if o.fake || os.Getenv("MULEROUTER_API_KEY") == "" {
-		srv, err := qwenedittest.NewServerAt("127.0.0.1:0", "127.0.0.1:0", qwenedittest.WithTaskDuration(o.fakeDuration))
-		if err != nil {
-			return fmt.Errorf("starting the built-in fake server: %w", err)
-		}
-		defer srv.Close()
-		fmt.Fprintf(stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at %s.\nNothing is sent to MuleRouter and nothing is charged; the results are generated locally.\n", srv.URL())
-		if o.resume != "" {
-			fmt.Fprintln(stderr, "Note: the built-in fake starts empty on every run, so it knows no earlier task; to try -resume offline, run go run ./examples/fakeserver and set MULEROUTER_API_KEY and MULEROUTER_BASE_URL to what it prints.")
-		}
-		clientOpts = append(clientOpts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
-	}
-	client, err := qwenedit.NewClient(clientOpts...)
+	client, stop, err := demo.NewClient(o.fake, o.fakeDuration, stderr, qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit"))
 	if err != nil {
 		return err
+	}
+	defer stop()
+	if o.resume != "" && demo.UsesFake(o.fake) {
+		fmt.Fprintln(stderr, "Note: the built-in fake starts empty on every run, so it knows no earlier task; to try -resume offline, run go run ./examples/fakeserver and set MULEROUTER_API_KEY and MULEROUTER_BASE_URL to what it prints.")
 	}
 
 	taskID := o.resume

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,45 +18,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demotest"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
 // sample is the repository's 640×480 sample image.
 var sample = filepath.Join("..", "..", "testdata", "sample.png")
 
-// fakeAPI starts a fake server and points the program at it through the
-// environment, the way a user points it at MuleRouter.
-func fakeAPI(t *testing.T, opts ...qwenedittest.Option) *qwenedittest.Server {
-	t.Helper()
-	srv := qwenedittest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	t.Setenv("MULEROUTER_API_KEY", srv.APIKey())
-	t.Setenv("MULEROUTER_BASE_URL", srv.URL())
-	t.Setenv("MULEROUTER_SITE", "")
-	return srv
-}
-
-// syncBuffer is a bytes.Buffer safe for a running program and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runEdit runs the program with a fast poll and returns what it printed.
 func runEdit(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	var out, errb syncBuffer
+	var out, errb demotest.SyncBuffer
 	err = run(ctx, append([]string{"-poll", "10ms"}, args...), &out, &errb)
 	return out.String(), errb.String(), err
 }
@@ -128,19 +98,8 @@ func savedPaths(stdout string) []string {
 	return paths
 }
 
-// requestsTo counts the API requests with this method whose path ends in suffix.
-func requestsTo(srv *qwenedittest.Server, method, suffix string) int {
-	n := 0
-	for _, r := range srv.Requests() {
-		if r.Origin == qwenedittest.OriginAPI && r.Method == method && strings.HasSuffix(r.Path, suffix) {
-			n++
-		}
-	}
-	return n
-}
-
 func TestEveryRequestFlagReachesTheWire(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	dir := t.TempDir()
 	first := writePicture(t, dir, "first.png", 400, 500, 10)
 	const url = "https://example.com/images/style.png"
@@ -201,7 +160,7 @@ func TestEveryRequestFlagReachesTheWire(t *testing.T) {
 }
 
 func TestUnsetFlagsAreLeftToTheServer(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	out := t.TempDir()
 
 	stdout, stderr, err := runEdit(context.Background(), "-image", sample, "-prompt", "Turn the sky purple", "-out", out)
@@ -274,7 +233,7 @@ func TestFlagSpellings(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+			srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 			// The task never finishes: only the submit matters here.
 			args := append([]string{"-image", sample, "-prompt", "Make it snow", "-max-wait", "1ms", "-out", t.TempDir()}, tc.args...)
 			_, _, err := runEdit(context.Background(), args...)
@@ -287,9 +246,9 @@ func TestFlagSpellings(t *testing.T) {
 }
 
 func TestTaskIDIsPrintedAsSoonAsSubmitted(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 	out := t.TempDir()
-	var stdout, stderr syncBuffer
+	var stdout, stderr demotest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(context.Background(), []string{"-poll", "10ms", "-image", sample, "-prompt", "Add a moon", "-out", out}, &stdout, &stderr)
@@ -324,7 +283,7 @@ func TestTaskIDIsPrintedAsSoonAsSubmitted(t *testing.T) {
 }
 
 func TestResumeWaitsForAnExistingTask(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	dir := t.TempDir()
 	in := writePicture(t, dir, "in.png", 512, 384, 200)
 
@@ -344,8 +303,8 @@ func TestResumeWaitsForAnExistingTask(t *testing.T) {
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 
 	assert.Equal(t, 1, srv.SubmitCount(), "no new task")
-	assert.Equal(t, 1, requestsTo(srv, "POST", "/generation"), "only the test's own submit")
-	assert.Equal(t, 1, requestsTo(srv, "GET", "/generation/"+info.ID), "the first poll is immediate and finds it done")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "POST", "/generation"), "only the test's own submit")
+	assert.Equal(t, 1, demotest.RequestsTo(srv, "GET", "/generation/"+info.ID), "the first poll is immediate and finds it done")
 	assert.NotContains(t, stdout, "submitted")
 	assert.Contains(t, stderr, "completed")
 	saved := savedPaths(stdout)
@@ -357,7 +316,7 @@ func TestResumeWaitsForAnExistingTask(t *testing.T) {
 }
 
 func TestFailedTaskNamesCodeAndTitle(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	srv.FailNextTask(1301, "InvalidParameter", "the sky cannot be found")
 	out := filepath.Join(t.TempDir(), "out")
 
@@ -402,7 +361,7 @@ func TestInvalidRequestsSendNothing(t *testing.T) {
 			[]string{"n: is 9", "size: width is 511", "images[1]:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := fakeAPI(t)
+			srv := demotest.FakeAPI(t)
 			args := append([]string{"-image", sample, "-prompt", "Make it snow", "-out", t.TempDir()}, tc.args...)
 			_, _, err := runEdit(context.Background(), args...)
 			require.ErrorIs(t, err, qwenedit.ErrInvalidRequest)
@@ -432,8 +391,8 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{"unknown flag", []string{"-image", sample, "-prompt", "x", "-steps", "4"}, "flag provided but not defined: -steps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := fakeAPI(t)
-			var stdout, stderr syncBuffer
+			srv := demotest.FakeAPI(t)
+			var stdout, stderr demotest.SyncBuffer
 			err := run(context.Background(), append([]string{"-out", t.TempDir()}, tc.args...), &stdout, &stderr)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
@@ -444,7 +403,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 }
 
 func TestWithoutKeyUsesTheBuiltInFake(t *testing.T) {
-	env := fakeAPI(t)
+	env := demotest.FakeAPI(t)
 	t.Setenv("MULEROUTER_API_KEY", "")
 	out := t.TempDir()
 
@@ -461,7 +420,7 @@ func TestWithoutKeyUsesTheBuiltInFake(t *testing.T) {
 }
 
 func TestFakeFlagWinsOverTheKey(t *testing.T) {
-	env := fakeAPI(t)
+	env := demotest.FakeAPI(t)
 	stdout, stderr, err := runEdit(context.Background(), "-fake", "-fake-duration", "0s", "-image", sample, "-prompt", "Turn the sky purple", "-out", t.TempDir())
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assert.Contains(t, stderr, "using the built-in fake server")
@@ -470,7 +429,7 @@ func TestFakeFlagWinsOverTheKey(t *testing.T) {
 }
 
 func TestTimeoutTellsHowToResume(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 	out := t.TempDir()
 
 	stdout, _, err := runEdit(context.Background(), "-max-wait", "50ms", "-image", sample, "-prompt", "Add a moon", "-out", out)
@@ -495,10 +454,10 @@ func TestTimeoutTellsHowToResume(t *testing.T) {
 }
 
 func TestInterruptTellsHowToResume(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr demotest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-poll", "10ms", "-image", sample, "-prompt", "Add a moon", "-out", t.TempDir()}, &stdout, &stderr)
@@ -517,7 +476,7 @@ func TestInterruptTellsHowToResume(t *testing.T) {
 }
 
 func TestWrongKeyIsExplained(t *testing.T) {
-	srv := fakeAPI(t)
+	srv := demotest.FakeAPI(t)
 	t.Setenv("MULEROUTER_API_KEY", "not-the-key")
 
 	_, _, err := runEdit(context.Background(), "-image", sample, "-prompt", "Add a moon", "-out", t.TempDir())
@@ -528,7 +487,7 @@ func TestWrongKeyIsExplained(t *testing.T) {
 }
 
 func TestLostSubmitAnswerWarnsAgainstResubmitting(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	srv.InjectFault(qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultCloseConnection, AfterCreate: true})
 
 	_, _, err := runEdit(context.Background(), "-image", sample, "-prompt", "Add a moon", "-out", t.TempDir())

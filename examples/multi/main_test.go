@@ -16,20 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demo"
+	"github.com/seed-b62e15c8/qwenedit/examples/internal/demotest"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
-
-// fakeAPI starts a fake server and points the program at it through the
-// environment, the way a user points it at MuleRouter.
-func fakeAPI(t *testing.T, opts ...qwenedittest.Option) *qwenedittest.Server {
-	t.Helper()
-	srv := qwenedittest.NewServer(opts...)
-	t.Cleanup(srv.Close)
-	t.Setenv("MULEROUTER_API_KEY", srv.APIKey())
-	t.Setenv("MULEROUTER_BASE_URL", srv.URL())
-	t.Setenv("MULEROUTER_SITE", "")
-	return srv
-}
 
 func runMulti(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -91,7 +81,7 @@ func savedPaths(stdout string) []string {
 }
 
 func TestDemoImagesAreSentInPromptOrder(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	out := t.TempDir()
 
 	stdout, stderr, err := runMulti(t, "-out", out)
@@ -133,7 +123,7 @@ func TestDemoImagesAreSentInPromptOrder(t *testing.T) {
 }
 
 func TestGivenImagesKeepTheirOrder(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	dir := t.TempDir()
 	person := filepath.Join(dir, "person.png")
 	style := filepath.Join(dir, "style.png")
@@ -167,7 +157,7 @@ func TestGivenImagesKeepTheirOrder(t *testing.T) {
 }
 
 func TestPromptNamingAMissingImageIsRefused(t *testing.T) {
-	srv := fakeAPI(t)
+	srv := demotest.FakeAPI(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
 	require.NoError(t, writePNG(a, drawPerson()))
@@ -180,21 +170,21 @@ func TestPromptNamingAMissingImageIsRefused(t *testing.T) {
 }
 
 func TestTooManyImagesIsAUsageError(t *testing.T) {
-	srv := fakeAPI(t)
+	srv := demotest.FakeAPI(t)
 	args := []string{}
 	for range 4 {
 		args = append(args, "-image", "x.png")
 	}
 	_, stderr, err := runMulti(t, args...)
 	require.Error(t, err)
-	assert.ErrorAs(t, err, new(usageError))
+	assert.ErrorAs(t, err, new(demo.UsageError))
 	assert.Contains(t, stderr, "4 images given; the API takes at most 3")
 	assert.Contains(t, stderr, "Usage: multi")
 	assert.Zero(t, srv.RequestCount())
 }
 
 func TestFailedTaskIsReported(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(0))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	srv.FailNextTask(1301, "InvalidParameter", "Image 3 is not a style")
 	out := filepath.Join(t.TempDir(), "out")
 
@@ -207,7 +197,7 @@ func TestFailedTaskIsReported(t *testing.T) {
 }
 
 func TestTimeoutTellsHowToResume(t *testing.T) {
-	srv := fakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
 	_, _, err := runMulti(t, "-max-wait", "50ms", "-out", t.TempDir())
 	require.ErrorIs(t, err, qwenedit.ErrWaitTimeout)
 	require.Len(t, srv.Tasks(), 1)

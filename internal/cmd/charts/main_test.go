@@ -116,23 +116,6 @@ func TestMeasureMemory(t *testing.T) {
 	assert.Less(t, streaming.allocBytes, uint64(naive.bodyBytes)/2, "streaming never holds the whole body")
 }
 
-func TestReadScheduleCSVRejectsBadInput(t *testing.T) {
-	for name, content := range map[string]string{
-		"empty":       "",
-		"header only": "schedule,duration_s,requests,notice_delay_s\n",
-		"bad header":  "a,b,c,d\nx,1,1,1\n",
-		"not number":  "schedule,duration_s,requests,notice_delay_s\nx,5,many,1\n",
-		"zero req":    "schedule,duration_s,requests,notice_delay_s\nx,5,0,1\n",
-		"no name":     "schedule,duration_s,requests,notice_delay_s\n,5,1,1\n",
-		"short row":   "schedule,duration_s,requests,notice_delay_s\nx,5,1\n",
-	} {
-		path := filepath.Join(t.TempDir(), "s.csv")
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
-		_, err := readScheduleCSV(path)
-		assert.Error(t, err, name)
-	}
-}
-
 func TestParseFlags(t *testing.T) {
 	cfg, err := parseFlags([]string{"-out", "x"}, io.Discard)
 	require.NoError(t, err)
