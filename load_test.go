@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -55,31 +54,19 @@ func newLoadMix(n int) loadMix {
 	}
 }
 
-// inject queues the faults, each kind spread through the queue of its method.
-func (m loadMix) inject(srv *qwenedittest.Server) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var posts, gets []qwenedittest.Fault
-	for range m.post429 {
-		posts = append(posts, qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: http.StatusTooManyRequests, RetryAfter: "0"})
+// inject queues the faults. Each kind is one queued fault whose Every
+// spreads its applications over the first half of the run's requests of
+// its method, rather than over the first few of them.
+func (m loadMix) inject(srv *qwenedittest.Server, n int) {
+	spread := func(f qwenedittest.Fault, times int) {
+		f.Times, f.Every = times, max(n/(2*times), 1)
+		srv.InjectFault(f)
 	}
-	for range m.postCutAfter {
-		posts = append(posts, qwenedittest.Fault{Kind: qwenedittest.FaultCloseMidBody, AfterCreate: true})
-	}
-	for range m.post503After {
-		posts = append(posts, qwenedittest.Fault{Kind: qwenedittest.FaultStatus, Status: http.StatusServiceUnavailable, AfterCreate: true})
-	}
-	for range m.get503 {
-		gets = append(gets, qwenedittest.Fault{Method: "GET", Kind: qwenedittest.FaultStatus, Status: http.StatusServiceUnavailable})
-	}
-	for range m.getCut {
-		gets = append(gets, qwenedittest.Fault{Method: "GET", Kind: qwenedittest.FaultCloseMidBody})
-	}
-	for _, fs := range [][]qwenedittest.Fault{posts, gets} {
-		rng.Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
-		for _, f := range fs {
-			srv.InjectFault(f)
-		}
-	}
+	spread(qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: http.StatusTooManyRequests, RetryAfter: "0"}, m.post429)
+	spread(qwenedittest.Fault{Kind: qwenedittest.FaultCloseMidBody, AfterCreate: true}, m.postCutAfter)
+	spread(qwenedittest.Fault{Kind: qwenedittest.FaultStatus, Status: http.StatusServiceUnavailable, AfterCreate: true}, m.post503After)
+	spread(qwenedittest.Fault{Method: "GET", Kind: qwenedittest.FaultStatus, Status: http.StatusServiceUnavailable}, m.get503)
+	spread(qwenedittest.Fault{Method: "GET", Kind: qwenedittest.FaultCloseMidBody}, m.getCut)
 	for range m.failTasks {
 		srv.FailNextTask(loadFailCode, "Invalid Request", "The prompt contains prohibited content")
 	}
@@ -181,7 +168,7 @@ func TestLoad(t *testing.T) {
 	)
 	defer srv.Close() // also closed below, before the goroutine check
 	mix := newLoadMix(n)
-	mix.inject(srv)
+	mix.inject(srv, n)
 
 	c, err := qwenedit.NewClient(
 		qwenedit.WithAPIKey(srv.APIKey()),

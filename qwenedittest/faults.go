@@ -89,6 +89,18 @@ type Fault struct {
 	// real task body is what gets cut or sent. Such a fault never matches
 	// a GET.
 	AfterCreate bool
+	// Every, when 2 or more, applies the fault only to every Every-th
+	// request that reaches it (the Every-th, the 2×Every-th, ...) and lets
+	// the others through, so that its Times applications spread over a run
+	// instead of hitting the first requests. 0 and 1 apply it to each.
+	Every int
+}
+
+// queuedFault is an injected fault and how many matching requests reached
+// it, for Every.
+type queuedFault struct {
+	Fault
+	seen int
 }
 
 // matches reports whether f applies to a request with this method.
@@ -105,7 +117,8 @@ func (f *Fault) matches(method string) bool {
 }
 
 // InjectFault queues a fault. Each API request takes the first queued fault
-// that matches it (FIFO), which is used up after Times requests.
+// that matches it (FIFO) and whose turn it is (see Fault.Every), which is
+// used up after Times requests.
 func (s *Server) InjectFault(f Fault) {
 	f.Method = strings.ToUpper(f.Method)
 	if f.Times <= 0 {
@@ -113,7 +126,7 @@ func (s *Server) InjectFault(f Fault) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &f)
+	s.faults = append(s.faults, &queuedFault{Fault: f})
 }
 
 // PendingFaults is how many fault applications are still queued (the sum
@@ -136,8 +149,11 @@ func (s *Server) takeFault(method string) *Fault {
 		if !f.matches(method) {
 			continue
 		}
+		if f.seen++; f.Every > 1 && f.seen%f.Every != 0 {
+			continue // not its turn: a later fault, or none, answers
+		}
 		f.Times--
-		c := *f
+		c := f.Fault
 		if f.Times == 0 {
 			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
 		}

@@ -61,6 +61,25 @@ func TestFaultStatusTimesAndRetryAfter(t *testing.T) {
 	assert.Equal(t, 2, s.SubmitCount(), "faulted submits create nothing")
 }
 
+// TestFaultEverySpreadsApplications checks that a fault with Every applies
+// to every Every-th request that reaches it and lets the rest through to
+// the next fault in the queue, or to a normal answer.
+func TestFaultEverySpreadsApplications(t *testing.T) {
+	s := newTestServer(t)
+	id := submit(t, s, validBody())
+	s.InjectFault(Fault{Method: "GET", Kind: FaultStatus, Status: http.StatusServiceUnavailable, Times: 2, Every: 3})
+	s.InjectFault(Fault{Method: "GET", Kind: FaultStatus, Status: http.StatusBadGateway, Times: 1, Every: 2})
+	var got []int
+	for range 8 {
+		resp, _ := call(t, s, http.MethodGet, submitPath+"/"+id, nil)
+		got = append(got, resp.StatusCode)
+	}
+	// GETs 3 and 6 are the 503's turns; of the others, the second reaching
+	// the 502 (GET 2) is its only turn.
+	assert.Equal(t, []int{200, 502, 503, 200, 200, 503, 200, 200}, got)
+	assert.Zero(t, s.PendingFaults())
+}
+
 func TestFaultStatusDefaultsBodyAndOrder(t *testing.T) {
 	s := newTestServer(t)
 	s.InjectFault(Fault{Kind: FaultStatus})

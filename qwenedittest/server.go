@@ -159,8 +159,8 @@ type Server struct {
 	tasks    map[string]*task
 	order    []*task // creation order, for Tasks
 	requests []RecordedRequest
-	faults   []*Fault    // pending faults, FIFO; entries are private copies
-	failures []taskError // queued by FailNextTask
+	faults   []*queuedFault // pending faults, FIFO; entries are private copies
+	failures []taskError    // queued by FailNextTask
 	expired  bool
 }
 
