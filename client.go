@@ -35,8 +35,14 @@ type Client struct {
 	origin     string // scheme://host of baseURL
 	submitPath string // base path + /vendors/alibaba/v1/<model>/generation
 	userAgent  string
-	authHeader string // "Bearer <key>"
+	// cred holds the key behind a pointer: fmt prints a nested pointer as
+	// an address, so even %+v of a Client value (which bypasses the
+	// methods below) or of a struct embedding one cannot show the key.
+	cred *credential
 }
+
+// credential is the API key and the Authorization value made from it.
+type credential struct{ key, header string }
 
 // NewClient builds a Client. The API key comes from WithAPIKey, else the
 // MULEROUTER_API_KEY environment variable; without one it returns an error
@@ -71,14 +77,16 @@ func NewClient(opts ...Option) (*Client, error) {
 		ua += " " + cfg.userAgent
 	}
 	baseURL := strings.TrimRight(base.String(), "/")
+	cred := &credential{key: cfg.apiKey, header: "Bearer " + cfg.apiKey}
+	cfg.apiKey = "" // from here on only in cred
 	return &Client{
 		cfg:        cfg,
-		hc:         wrapHTTPClient(hc, originOf(base), cfg.apiKey),
+		hc:         wrapHTTPClient(hc, originOf(base), cred),
 		baseURL:    baseURL,
 		origin:     base.Scheme + "://" + base.Host,
 		submitPath: strings.TrimRight(base.Path, "/") + "/vendors/alibaba/v1/" + cfg.model + "/generation",
 		userAgent:  ua,
-		authHeader: "Bearer " + cfg.apiKey,
+		cred:       cred,
 	}, nil
 }
 
@@ -161,7 +169,11 @@ func (c *Client) String() string {
 	if c == nil {
 		return "qwenedit.Client(nil)"
 	}
-	return fmt.Sprintf("qwenedit.Client{baseURL: %q, model: %q, apiKey: %s}", c.baseURL, c.cfg.model, redact(c.cfg.apiKey))
+	key := ""
+	if c.cred != nil {
+		key = c.cred.key
+	}
+	return fmt.Sprintf("qwenedit.Client{baseURL: %q, model: %q, apiKey: %s}", c.baseURL, c.cfg.model, redact(key))
 }
 
 // GoString is String for %#v.
@@ -214,6 +226,11 @@ func (c *Client) call(ctx context.Context, ac apiCall) (*apiResponse, error) {
 // attempt performs one HTTP exchange. actx carries the per-attempt timeout;
 // parent is the caller's context, used to tell our timeout from theirs.
 func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) (*apiResponse, outcome) {
+	if err := parent.Err(); err != nil {
+		// Nothing goes out for a caller who already gave up: a plain
+		// context error, never "a task may exist".
+		return nil, outcome{err: fmt.Errorf("qwenedit: %s %s: %w", ac.method, ac.path, err)}
+	}
 	req, err := c.newRequest(actx, ac)
 	if err != nil {
 		return nil, outcome{err: err}
@@ -275,7 +292,7 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 	req.Header.Set("Accept", "application/json")
 	// Set here so the transport need not copy the request; it still strips
 	// the header should a redirect lead to another origin.
-	req.Header.Set("Authorization", c.authHeader)
+	req.Header.Set("Authorization", c.cred.header)
 	if ac.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = ac.body.Len()
@@ -339,8 +356,9 @@ func (c *Client) statusFailure(ac apiCall, resp *http.Response) outcome {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		// A rate-limited submit was refused before any task was made.
 		o.retry = true
-	case resp.StatusCode >= 500:
-		// A gateway error may come after the task was created upstream.
+	case resp.StatusCode >= 500, resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// A gateway error may come after the task was created upstream,
+		// and so may a redirect (never followed for a submit).
 		o.err = &AmbiguousSubmitError{Err: apiErr}
 	}
 	return o
@@ -397,6 +415,7 @@ type sendTrace struct {
 	gotConn   bool
 	wroteDone bool
 	wroteErr  error
+	answered  bool // a response began to arrive: the request was sent, once and for all
 }
 
 func (t *sendTrace) hooks() *httptrace.ClientTrace {
@@ -413,6 +432,7 @@ func (t *sendTrace) hooks() *httptrace.ClientTrace {
 			t.wroteDone, t.wroteErr = true, info.Err
 			t.mu.Unlock()
 		},
+		GotFirstResponseByte: func() { t.mu.Lock(); t.answered = true; t.mu.Unlock() },
 	}
 }
 
@@ -420,11 +440,16 @@ func (t *sendTrace) hooks() *httptrace.ClientTrace {
 // the complete request: a dial error, no connection, or a write that failed.
 // Without evidence (a custom transport that fires no trace events) it says false.
 func (t *sendTrace) nothingSent(err error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.answered {
+		// Whatever failed later (a redirect, a second connection), this
+		// request reached the server.
+		return false
+	}
 	if isDialError(err) {
 		return true
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	return t.getConn && (!t.gotConn || !t.wroteDone || t.wroteErr != nil)
 }
 

@@ -26,12 +26,12 @@ func TestNewClientKeyFromEnvAndOptions(t *testing.T) {
 
 	c, err := NewClient()
 	require.NoError(t, err)
-	assert.Equal(t, "env-key", c.cfg.apiKey)
+	assert.Equal(t, "env-key", c.cred.key)
 	assert.Equal(t, DefaultBaseURL, c.BaseURL())
 
 	c, err = NewClient(WithAPIKey("option-key"))
 	require.NoError(t, err)
-	assert.Equal(t, "option-key", c.cfg.apiKey, "the option wins over the environment")
+	assert.Equal(t, "option-key", c.cred.key, "the option wins over the environment")
 
 	_, err = NewClient(WithAPIKey(""))
 	assert.ErrorIs(t, err, ErrNoAPIKey, "an explicit empty key does not fall back to the environment")
@@ -116,10 +116,31 @@ func TestKeyNeverPrinted(t *testing.T) {
 	}
 	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.cfg, c.cfg), key)
 	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.hc.Transport, c.hc.Transport), key)
+	// A Client value (not pointer) and a struct embedding one reach the
+	// fields without the Format method: the key must not be among them.
+	embedding := struct {
+		Name string
+		Client
+	}{"svc", *c}
+	for _, verb := range []string{"%v", "%+v", "%#v"} {
+		assert.NotContains(t, fmt.Sprintf(verb, *c), key, verb)
+		assert.NotContains(t, fmt.Sprintf(verb, embedding), key, verb)
+	}
 
 	_, err = NewClient(WithAPIKey("bad key\n"+key), WithBaseURL(testBase))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), key)
+}
+
+// TestUserAgentRejectsControlCharacters checks that a User-Agent net/http
+// would refuse at every request is refused once, by NewClient.
+func TestUserAgentRejectsControlCharacters(t *testing.T) {
+	for _, ua := range []string{"app\x01", "app\r\nX: y", "app\x7f"} {
+		_, err := NewClient(WithAPIKey(testKey), WithBaseURL(testBase), WithUserAgent(ua))
+		assert.ErrorContains(t, err, "WithUserAgent", "%q", ua)
+	}
+	_, err := NewClient(WithAPIKey(testKey), WithBaseURL(testBase), WithUserAgent("app/1.0\t(tab is fine)"))
+	assert.NoError(t, err)
 }
 
 func TestRequestHeadersAndPaths(t *testing.T) {

@@ -115,8 +115,10 @@ func WithModel(model string) Option {
 // WithUserAgent appends ua to the SDK's own "qwenedit-go/<version>" User-Agent.
 func WithUserAgent(ua string) Option {
 	return func(c *config) error {
-		if strings.ContainsAny(ua, "\r\n") {
-			return errors.New("qwenedit: WithUserAgent: line breaks are not allowed")
+		// net/http refuses header values with control characters (tab
+		// aside) at every request; refuse them here, once.
+		if i := strings.IndexFunc(ua, func(r rune) bool { return r != '\t' && (r < ' ' || r == 0x7f) }); i >= 0 {
+			return fmt.Errorf("qwenedit: WithUserAgent: control character %q at byte %d is not allowed", ua[i], i)
 		}
 		c.userAgent = strings.TrimSpace(ua)
 		return nil
@@ -137,7 +139,8 @@ func WithMaxRetries(n int) Option {
 
 // WithRetryBackoff sets the first retry delay (default 500ms) and the cap of
 // any single delay (default 20s). Delays double per attempt with full jitter;
-// a Retry-After from the server is honoured up to the cap.
+// a Retry-After from the server is honoured up to 1 minute (a longer one
+// ends the retries and is reported in APIError.RetryAfter).
 func WithRetryBackoff(base, maxDelay time.Duration) Option {
 	return func(c *config) error {
 		if base <= 0 || maxDelay < base {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,4 +266,54 @@ func TestSubmitToClosedPortIsRetriedAndNotAmbiguous(t *testing.T) {
 	assert.False(t, errors.As(err, &amb), "a refused connection cannot have created a task: %v", err)
 	assert.ErrorContains(t, err, "gave up after 3 attempts")
 	assert.Len(t, clk.Sleeps(), 2)
+}
+
+// TestRedirectedSubmitIsAmbiguousAndNeverRepeated guards against a
+// duplicate paid task: a server that creates the task and answers with a
+// redirect to a dead host. Following it would turn the submit into a GET
+// whose dial error looks like "never sent", and the submit would be
+// retried. The redirect must not be followed, and the submit is ambiguous.
+func TestRedirectedSubmitIsAmbiguousAndNeverRepeated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect} {
+		var posts atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				posts.Add(1) // the task is created here
+			}
+			http.Redirect(w, r, "http://"+dead+"/tasks/t-1", status)
+		}))
+		c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithClock(NewFakeClock()))
+		require.NoError(t, err)
+		_, err = c.Submit(context.Background(), validRequest(t))
+		var amb *AmbiguousSubmitError
+		require.ErrorAs(t, err, &amb, "status %d", status)
+		var apiErr *APIError
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, status, apiErr.StatusCode)
+		assert.Equal(t, int32(1), posts.Load(), "status %d: exactly one POST", status)
+		srv.Close()
+	}
+}
+
+// TestSubmitWithADoneContextSendsNothing checks that a caller who already
+// gave up gets a plain context error, not "a task may exist", and that
+// nothing reaches the server.
+func TestSubmitWithADoneContextSendsNothing(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { requests.Add(1) }))
+	defer srv.Close()
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.Submit(ctx, validRequest(t))
+	require.ErrorIs(t, err, context.Canceled)
+	var amb *AmbiguousSubmitError
+	assert.False(t, errors.As(err, &amb), "%v", err)
+	assert.Zero(t, requests.Load())
 }

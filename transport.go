@@ -1,6 +1,7 @@
 package qwenedit
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,18 +37,18 @@ func defaultHTTPClient() *http.Client {
 type authTransport struct {
 	base   http.RoundTripper
 	origin string // scheme://host:port of the base URL
-	header string // "Bearer <key>"
+	cred   *credential
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	same := originOf(req.URL) == t.origin
-	if got := req.Header.Get("Authorization"); (same && got == t.header) || (!same && got == "") {
+	if got := req.Header.Get("Authorization"); (same && got == t.cred.header) || (!same && got == "") {
 		return t.base.RoundTrip(req)
 	}
 	// A RoundTripper must not modify the caller's request.
 	r := req.Clone(req.Context())
 	if same {
-		r.Header.Set("Authorization", t.header)
+		r.Header.Set("Authorization", t.cred.header)
 	} else {
 		r.Header.Del("Authorization")
 	}
@@ -84,13 +85,30 @@ func originOf(u *url.URL) string {
 }
 
 // wrapHTTPClient copies hc (never modifying the caller's value) and wraps its transport.
-func wrapHTTPClient(hc *http.Client, origin, key string) *http.Client {
+//
+// It also stops redirects of a submit: net/http would follow a 301, 302 or
+// 303 answer to a POST with a GET elsewhere, after the task may have been
+// created, and a failure of that GET would look like a submit that was
+// never sent. The 3xx is returned instead and the submit is ambiguous.
+func wrapHTTPClient(hc *http.Client, origin string, cred *credential) *http.Client {
 	cp := *hc
 	base := cp.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	cp.Transport = &authTransport{base: base, origin: origin, header: "Bearer " + key}
+	cp.Transport = &authTransport{base: base, origin: origin, cred: cred}
+	userCheck := cp.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		switch {
+		case via[0].Method == http.MethodPost:
+			return http.ErrUseLastResponse
+		case userCheck != nil:
+			return userCheck(req, via)
+		case len(via) >= 10: // net/http's own default policy
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 	return &cp
 }
 
