@@ -100,9 +100,15 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// Temporary reports whether the same call may succeed later (408, 429 and 5xx).
+// Temporary reports whether the same call may succeed later: 408, 425, 429
+// and every 5xx. The poller keeps polling through such answers; the retries
+// of a single call are narrower (see the README).
 func (e *APIError) Temporary() bool {
-	return isRetryableStatus(e.StatusCode)
+	switch e.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return e.StatusCode >= 500
 }
 
 // FieldError is one violated constraint of a request.
@@ -194,6 +200,36 @@ func (e *WaitTimeoutError) Error() string {
 func (e *WaitTimeoutError) Is(target error) bool {
 	return target == ErrWaitTimeout || target == context.DeadlineExceeded
 }
+
+// Unwrap returns the last poll's error, if the last poll failed, so that
+// errors.As can reach its *APIError (say, a 429 and its RetryAfter).
+func (e *WaitTimeoutError) Unwrap() error { return e.LastErr }
+
+// WaitError is how WaitForResult and Edit report an error that ended the
+// wait after the task was created, other than a failed task
+// (*TaskFailedError) or a timeout (*WaitTimeoutError): the caller's context
+// was cancelled, or a poll failed for good (401, 403, 404, an answer that is
+// not the documented JSON). The task may still run and be charged; TaskID
+// says which one, to look at or to resume with WaitForResult.
+type WaitError struct {
+	TaskID string
+	// LastStatus is the last status seen, "" if no poll succeeded.
+	LastStatus TaskStatus
+	// Err is what ended the wait: context.Canceled, an *APIError, ...
+	Err error
+}
+
+func (e *WaitError) Error() string {
+	msg := "qwenedit: stopped waiting for task " + e.TaskID
+	if e.LastStatus != "" {
+		msg += fmt.Sprintf(" (last status %q)", e.LastStatus)
+	}
+	return msg + ": " + e.Err.Error()
+}
+
+// Unwrap returns Err, so errors.Is(err, context.Canceled) and
+// errors.As(err, &apiErr) see through it.
+func (e *WaitError) Unwrap() error { return e.Err }
 
 // AmbiguousSubmitError is a Submit whose outcome is unknown: the request was sent
 // in full but no usable answer came back (a timeout, a reset connection, a 5xx).

@@ -53,3 +53,9 @@ func WithClock(c clock) Option {
 func WithJitter(f func() float64) Option {
 	return func(cfg *config) error { cfg.jitter = f; return nil }
 }
+
+// WithMaxWaitGrace shortens how long a poll may run past the maximum wait
+// (tests only), so that a hanging poll ends in milliseconds.
+func WithMaxWaitGrace(d time.Duration) Option {
+	return func(cfg *config) error { cfg.maxWaitGrace = d; return nil }
+}

@@ -28,16 +28,18 @@ type config struct {
 	maxDownload  int64
 	clock        clock
 	jitter       func() float64 // uniform in [0,1); swapped in tests for determinism
+	maxWaitGrace time.Duration  // see maxWaitGrace; shortened in tests
 }
 
 func defaultConfig() config {
 	return config{
-		model:       DefaultModel,
-		retry:       defaultRetryPolicy(),
-		pixelCheck:  true,
-		maxDownload: DefaultMaxDownloadSize,
-		clock:       realClock{},
-		jitter:      randFloat,
+		model:        DefaultModel,
+		retry:        defaultRetryPolicy(),
+		pixelCheck:   true,
+		maxDownload:  DefaultMaxDownloadSize,
+		clock:        realClock{},
+		jitter:       randFloat,
+		maxWaitGrace: maxWaitGrace,
 	}
 }
 

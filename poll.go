@@ -48,7 +48,8 @@ func WithMaxPollInterval(d time.Duration) PollOption {
 
 // WithMaxWait sets how long to wait for a task before giving up with a
 // *WaitTimeoutError (default 15 minutes); 0 waits until the context ends.
-// The task itself is not cancelled.
+// The task itself is not cancelled. A poll under way at the deadline gets
+// at most 10 s more to be answered.
 func WithMaxWait(d time.Duration) PollOption {
 	return func(p *pollConfig) { p.maxWait = d }
 }
@@ -65,6 +66,9 @@ func WithOnPoll(fn func(*Task)) PollOption {
 func WithOnSubmitted(fn func(*TaskInfo)) PollOption {
 	return func(p *pollConfig) { p.onSubmitted = fn }
 }
+
+// minPollInterval is the smallest WithPollInterval accepted.
+const minPollInterval = time.Millisecond
 
 func newPollConfig(opts []PollOption) (pollConfig, error) {
 	p := pollConfig{
@@ -83,8 +87,9 @@ func newPollConfig(opts []PollOption) (pollConfig, error) {
 		p.maxInterval = p.minInterval
 	}
 	switch {
-	case p.minInterval <= 0:
-		return p, fmt.Errorf("qwenedit: WithPollInterval: %s is not positive", p.minInterval)
+	case p.minInterval < minPollInterval:
+		// 3 instead of 3*time.Second would poll in a hot loop for 15 minutes.
+		return p, fmt.Errorf("qwenedit: WithPollInterval: %s is below %s (a missing time unit?)", p.minInterval, minPollInterval)
 	case p.maxInterval < p.minInterval:
 		return p, fmt.Errorf("qwenedit: WithMaxPollInterval: %s is below the poll interval %s", p.maxInterval, p.minInterval)
 	case p.maxWait < 0:
@@ -154,38 +159,59 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay t
 	}
 	interval := pc.minInterval
 	for {
+		if !deadline.IsZero() {
+			// Every sleep, the first included, ends by the deadline; then
+			// comes one last poll.
+			delay = min(delay, max(deadline.Sub(clk.Now()), 0))
+		}
 		if delay > 0 {
 			if err := clk.Sleep(ctx, delay); err != nil {
 				return nil, c.waitStopped(ctx, st)
 			}
 		}
-		task, done, err := c.pollOnce(ctx, st, pc)
+		task, done, err := c.pollOnce(ctx, st, pc, deadline)
 		if done {
 			return task, err
 		}
-		now := clk.Now()
-		if !deadline.IsZero() && !now.Before(deadline) {
+		if now := clk.Now(); !deadline.IsZero() && !now.Before(deadline) {
 			return nil, st.timeout(now)
 		}
 		delay = c.jittered(interval, pc)
-		if !deadline.IsZero() && delay > deadline.Sub(now) {
-			delay = deadline.Sub(now) // the last sleep ends at the deadline, then one last poll
-		}
 		interval = min(time.Duration(float64(interval)*pollGrowth), pc.maxInterval)
 	}
 }
 
+// maxWaitGrace is how long a poll under way may run past the maximum wait:
+// enough for one answer, far less than a poll's retries could take.
+const maxWaitGrace = 10 * time.Second
+
+// pollCtx bounds one poll, retries included, by the maximum wait (plus
+// maxWaitGrace, so that the last poll at the deadline can be answered).
+func (c *Client) pollCtx(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	// The deadline is on the client's clock; contexts run on the wall clock.
+	left := max(deadline.Sub(c.cfg.clock.Now()), 0) + c.cfg.maxWaitGrace
+	return context.WithTimeout(ctx, left)
+}
+
 // pollOnce does one GET; done reports that the wait is over (with task or err).
-func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig) (*Task, bool, error) {
+func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, deadline time.Time) (*Task, bool, error) {
 	st.polls++
-	task, err := c.Get(ctx, st.taskID)
+	pctx, cancel := c.pollCtx(ctx, deadline)
+	defer cancel()
+	task, err := c.Get(pctx, st.taskID)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, true, c.waitStopped(ctx, st)
-		}
-		if !isTransientPollError(err) {
+		case pctx.Err() != nil:
+			st.lastErr = err
+			return nil, true, st.timeout(c.cfg.clock.Now())
+		case !isTransientPollError(err):
 			c.log(ctx, slog.LevelWarn, "qwenedit: poll failed", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("error", err.Error()))
-			return nil, true, fmt.Errorf("qwenedit: waiting for task %s: %w", st.taskID, err)
+			return nil, true, &WaitError{TaskID: st.taskID, LastStatus: st.last, Err: err}
 		}
 		st.lastErr = err
 		c.log(ctx, slog.LevelInfo, "qwenedit: poll failed, will poll again", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("error", err.Error()))
@@ -226,7 +252,7 @@ func (c *Client) waitStopped(ctx context.Context, st *pollState) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return st.timeout(c.cfg.clock.Now())
 	}
-	return fmt.Errorf("qwenedit: stopped waiting for task %s (last status %q): %w", st.taskID, st.last, ctx.Err())
+	return &WaitError{TaskID: st.taskID, LastStatus: st.last, Err: ctx.Err()}
 }
 
 func (st *pollState) timeout(now time.Time) *WaitTimeoutError {

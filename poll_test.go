@@ -224,3 +224,85 @@ func TestWaitForResultContext(t *testing.T) {
 		assert.Equal(t, "task-1", timeout.TaskID)
 	})
 }
+
+// TestWaitErrorCarriesTheTaskID checks that every way a wait can end after
+// the task exists names the task: a cancelled context and a poll that
+// failed for good give a *WaitError with TaskID, through which errors.Is
+// and errors.As still reach the cause.
+func TestWaitErrorCarriesTheTaskID(t *testing.T) {
+	c, mt, _ := mockClient(t)
+	mt.RegisterResponder(http.MethodPost, submitURL, jsonResponder(202, pendingJS))
+	mt.RegisterResponder(http.MethodGet, taskURL, jsonResponder(404, `{"error_code":2005,"detail":"Task task-1 does not exist"}`))
+	_, err := c.Edit(context.Background(), validRequest(t))
+	var werr *WaitError
+	require.ErrorAs(t, err, &werr)
+	assert.Equal(t, "task-1", werr.TaskID)
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Contains(t, err.Error(), "task-1")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
+		cancel() // the caller gives up while the task runs
+		return jsonResponder(200, runningJS)(r)
+	})
+	_, err = c.Edit(ctx, validRequest(t))
+	require.ErrorAs(t, err, &werr)
+	assert.Equal(t, "task-1", werr.TaskID)
+	assert.Equal(t, StatusProcessing, werr.LastStatus)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestPollingSurvivesEveryTemporaryStatus checks that the poller keeps
+// going through any 5xx (a CDN's 522, a 501), 408, 425 and 429.
+func TestPollingSurvivesEveryTemporaryStatus(t *testing.T) {
+	c, mt, _ := mockClient(t, WithMaxRetries(0))
+	mt.RegisterResponder(http.MethodGet, taskURL, httpmock.ResponderFromMultipleResponses([]*http.Response{
+		httpmock.NewStringResponse(522, `<html>origin timeout</html>`),
+		httpmock.NewStringResponse(501, `{"detail":"x"}`),
+		httpmock.NewStringResponse(425, `{"detail":"x"}`),
+		httpmock.NewStringResponse(200, completeJS),
+	}))
+	task, err := c.WaitForResult(context.Background(), "task-1")
+	require.NoError(t, err)
+	assert.True(t, task.Status.IsSuccess())
+	assert.Equal(t, 4, mt.GetTotalCallCount())
+}
+
+// TestMaxWaitBoundsAHangingPoll checks that a poll which hangs (retries
+// and all) cannot stretch the wait far past WithMaxWait: it is cut at the
+// deadline plus the grace, and the result is a *WaitTimeoutError.
+func TestMaxWaitBoundsAHangingPoll(t *testing.T) {
+	c, mt, _ := mockClient(t, WithMaxWaitGrace(20*time.Millisecond))
+	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done() // never answers
+		return nil, r.Context().Err()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a hang fails the test instead of blocking it
+	defer cancel()
+	_, err := c.WaitForResult(ctx, "task-1", WithMaxWait(50*time.Millisecond))
+	var timeout *WaitTimeoutError
+	require.ErrorAs(t, err, &timeout)
+	assert.Equal(t, "task-1", timeout.TaskID)
+	assert.NoError(t, ctx.Err(), "the wait ended by its own deadline, not the test's")
+}
+
+// TestFirstSleepEndsByTheDeadline checks that Edit's first wait is trimmed
+// to the maximum wait like every later one.
+func TestFirstSleepEndsByTheDeadline(t *testing.T) {
+	c, mt, clk := mockClient(t)
+	mt.RegisterResponder(http.MethodPost, submitURL, jsonResponder(202, pendingJS))
+	mt.RegisterResponder(http.MethodGet, taskURL, jsonResponder(200, runningJS))
+	_, err := c.Edit(context.Background(), validRequest(t), WithPollInterval(time.Minute), WithMaxWait(10*time.Second))
+	require.ErrorIs(t, err, ErrWaitTimeout)
+	assert.Equal(t, []time.Duration{10 * time.Second}, clk.Sleeps())
+	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+taskURL], "one last poll at the deadline")
+}
+
+// TestPollIntervalWithoutAUnitIsRefused checks that WithPollInterval(3)
+// (3 ns, a missing time.Second) is an error, not a hot loop.
+func TestPollIntervalWithoutAUnitIsRefused(t *testing.T) {
+	c, mt, _ := mockClient(t)
+	_, err := c.WaitForResult(context.Background(), "task-1", WithPollInterval(3))
+	assert.ErrorContains(t, err, "missing time unit")
+	assert.Zero(t, mt.GetTotalCallCount())
+}
