@@ -108,10 +108,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Faults act before authentication, like a proxy or overloaded front
-	// end would, except AfterCreate ones, which let the request do its
-	// work first.
-	f := s.takeFault(r.Method)
-	if f != nil && !f.AfterCreate {
+	// end would, except AfterCreate ones, which wait for a submit that
+	// really created its task (a refused one leaves them queued).
+	if f := s.takeFault(r.Method, false); f != nil {
 		s.applyFault(w, f, rt, id, nil)
 		return
 	}
@@ -126,9 +125,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		resp = s.get(r, id)
 	}
-	if f != nil {
-		s.applyFault(w, f, rt, id, &resp)
-		return
+	if rt == routeSubmit && resp.status == http.StatusAccepted {
+		if f := s.takeFault(r.Method, true); f != nil {
+			s.applyFault(w, f, rt, id, &resp)
+			return
+		}
 	}
 	resp.write(w)
 }

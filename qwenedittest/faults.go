@@ -87,7 +87,8 @@ type Fault struct {
 	// first (SubmitCount rises) and then applies the fault instead of the
 	// 202: the answer to a paid request is lost. With a 2xx-shaped kind the
 	// real task body is what gets cut or sent. Such a fault never matches
-	// a GET.
+	// a GET, and a submit that creates nothing (401, 400, ...) leaves it
+	// queued for the next one that does.
 	AfterCreate bool
 	// Every, when 2 or more, applies the fault only to every Every-th
 	// request that reaches it (the Every-th, the 2×Every-th, ...) and lets
@@ -141,12 +142,13 @@ func (s *Server) PendingFaults() int {
 	return n
 }
 
-// takeFault uses up one application of the first fault matching method.
-func (s *Server) takeFault(method string) *Fault {
+// takeFault uses up one application of the first fault matching method,
+// among the AfterCreate faults or among the others.
+func (s *Server) takeFault(method string, afterCreate bool) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if !f.matches(method) {
+		if f.AfterCreate != afterCreate || !f.matches(method) {
 			continue
 		}
 		if f.seen++; f.Every > 1 && f.seen%f.Every != 0 {

@@ -113,6 +113,14 @@ func TestFaultAfterCreate(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, 1, s.PendingFaults())
 
+	// Submits that create nothing (a bad key, a bad body) keep their
+	// normal answer and leave the fault queued.
+	resp, _ = callKey(t, s, http.MethodPost, submitPath, validJSON, "Bearer wrong")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp, _ = call(t, s, http.MethodPost, submitPath, `{"prompt":"no images"}`)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, 1, s.PendingFaults())
+
 	resp, _ = call(t, s, http.MethodPost, submitPath, validJSON)
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	require.Equal(t, 1, s.SubmitCount(), "the task exists although the answer was lost")

@@ -259,6 +259,10 @@ func (s *Server) Client() *http.Client { return s.api.Client() }
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
+		// No new connections first, so that none slips in between the
+		// forced close below and httptest's Close, which would wait for it.
+		_ = s.api.Listener.Close()
+		_ = s.results.Listener.Close()
 		// Forcibly closing connections also ends handlers blocked writing a
 		// huge body to a client that stopped reading; httptest's Close alone
 		// would wait for them forever.
