@@ -161,6 +161,16 @@ func parseBaseURL(raw string, insecureOK bool) (*url.URL, error) {
 	return u, nil
 }
 
+// ready reports a Client that did not come from NewClient (a nil pointer or
+// a zero value), which has no key, no URL and no clock, as an error rather
+// than a nil-pointer panic.
+func (c *Client) ready() error {
+	if c == nil || c.hc == nil || c.cred == nil {
+		return errors.New("qwenedit: the Client was not created with NewClient")
+	}
+	return nil
+}
+
 // BaseURL is the API origin (and path prefix) the client talks to.
 func (c *Client) BaseURL() string { return c.baseURL }
 
@@ -205,6 +215,9 @@ type apiResponse struct {
 
 // call runs c with retries and returns the 2xx answer.
 func (c *Client) call(ctx context.Context, ac apiCall) (*apiResponse, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
 	var resp *apiResponse
 	timeout := c.cfg.retry.attemptTimeout
 	if ac.body != nil {
