@@ -49,10 +49,14 @@ func NewClient(force bool, taskDuration time.Duration, stderr io.Writer, opts ..
 }
 
 // Main runs a program's run function with a context that ends on Ctrl-C or
-// SIGTERM, and exits with 2 for a UsageError (the flag package has printed
+// SIGTERM (a second one kills the process at once), and exits with 2 for a UsageError (the flag package has printed
 // it), 1 for any other error after printing it as "name: err", 0 otherwise.
 func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the first Ctrl-C asks for a clean stop; a second one kills
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(name, err, os.Stderr))
