@@ -23,8 +23,8 @@ const (
 	routeGet          // {apiPrefix}<model>/generation/<id>
 )
 
-// parseRoute matches a path against the API routes. Any model name is
-// accepted, so that clients configured for a sibling model work too.
+// parseRoute matches a path against the API routes; the server then checks
+// the model name against the ones it knows.
 func parseRoute(path string) (rt route, model, id string) {
 	rest, ok := strings.CutPrefix(path, apiPrefix)
 	if !ok {
@@ -94,7 +94,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	rt, model, id := parseRoute(r.URL.Path)
 	switch {
-	case rt == routeNone:
+	case rt == routeNone, !s.models[model]:
 		detailResponse(http.StatusNotFound, "Not Found").write(w)
 		return
 	case rt == routeSubmit && r.Method != http.MethodPost:
@@ -123,7 +123,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case rt == routeSubmit:
 		resp = s.submit(model, body)
 	default:
-		resp = s.get(r, id)
+		resp = s.get(r, model, id)
 	}
 	if rt == routeSubmit && resp.status == http.StatusAccepted {
 		if f := s.takeFault(r.Method, true); f != nil {
@@ -185,10 +185,10 @@ func (s *Server) submit(model string, body []byte) response {
 }
 
 // get reports a task's state.
-func (s *Server) get(r *http.Request, id string) response {
+func (s *Server) get(r *http.Request, model, id string) response {
 	s.mu.Lock()
 	t, ok := s.tasks[id]
-	if !ok || t.rec.Deleted {
+	if !ok || t.rec.Deleted || t.rec.Model != model { // a task is polled under its own model
 		s.mu.Unlock()
 		b, _ := json.Marshal(struct {
 			ErrorCode int    `json:"error_code"`

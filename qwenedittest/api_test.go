@@ -25,7 +25,7 @@ var (
 
 func TestSubmitAccepted(t *testing.T) {
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now))
+	s := newTestServer(t, WithClock(clk.Now), WithModels("some-other-model"))
 	img := dataURI(t, imageinfo.PNG, 640, 480)
 	body := map[string]any{
 		"images":          []any{"https://example.com/a.png", img},
@@ -286,6 +286,8 @@ func TestRouting(t *testing.T) {
 		{"GET", submitPath + "/", http.StatusNotFound, ""},
 		{"GET", submitPath + "/a/b", http.StatusNotFound, ""},
 		{"POST", "/v1/inference/qwen-image-edit-max", http.StatusNotFound, ""},
+		{"POST", "/vendors/alibaba/v1/qwen-image-edit-mx/generation", http.StatusNotFound, ""}, // a typo in the model
+		{"GET", "/vendors/alibaba/v1/qwen-image-edit-mx/generation/some-id", http.StatusNotFound, ""},
 		{"GET", submitPath, http.StatusMethodNotAllowed, "POST"},
 		{"PUT", submitPath, http.StatusMethodNotAllowed, "POST"},
 		{"POST", submitPath + "/some-id", http.StatusMethodNotAllowed, "GET"},
@@ -301,6 +303,23 @@ func TestRouting(t *testing.T) {
 	// Unknown paths answer 404 even without a key.
 	resp, _ := callKey(t, s, "GET", "/nowhere", nil, "")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// TestModels checks that the sibling models are accepted, that WithModels
+// adds more, and that a task is found only under the model it was made
+// with.
+func TestModels(t *testing.T) {
+	s := newTestServer(t, WithModels("my-model"))
+	for _, m := range append(KnownModels(), "my-model") {
+		resp, data := call(t, s, http.MethodPost, "/vendors/alibaba/v1/"+m+"/generation", validJSON)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, m+": "+string(data))
+	}
+	id := s.Tasks()[0].ID // made with qwen-image-edit-max
+	resp, _ := call(t, s, http.MethodGet, "/vendors/alibaba/v1/qwen-image-edit-max/generation/"+id, nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, data := call(t, s, http.MethodGet, "/vendors/alibaba/v1/qwen-image-edit-plus/generation/"+id, nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "polled under another model")
+	assert.Contains(t, string(data), "2005")
 }
 
 func TestUnknownTask(t *testing.T) {

@@ -112,6 +112,22 @@ func WithErrorCodeField(name string) Option {
 	}
 }
 
+// KnownModels are the model path segments a Server accepts by default: the
+// models that share the qwen-image-edit request schema.
+func KnownModels() []string {
+	return []string{"qwen-image-edit-max", "qwen-image-edit-plus", "qwen-image-edit"}
+}
+
+// WithModels adds model names the API accepts besides [KnownModels]; any
+// other <model> in a path is answered 404, like a typo on the real API.
+func WithModels(models ...string) Option {
+	return func(s *Server) {
+		for _, m := range models {
+			s.models[m] = true
+		}
+	}
+}
+
 // WithMaxRecordedBody sets how many bytes of each request body
 // [Server.Requests] keeps (default [DefaultMaxRecordedBody]); longer bodies
 // are truncated and flagged, so that many large uploads do not exhaust
@@ -140,6 +156,7 @@ type Server struct {
 	vocab          Vocabulary
 	now            func() time.Time
 	errorCodeField string
+	models         map[string]bool
 	maxRecorded    int
 	maxBody        int64
 
@@ -194,6 +211,10 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 		maxBody:        DefaultMaxRequestBody,
 		closing:        make(chan struct{}),
 		tasks:          make(map[string]*task),
+		models:         make(map[string]bool),
+	}
+	for _, m := range KnownModels() {
+		s.models[m] = true
 	}
 	for _, o := range opts {
 		if o != nil {
