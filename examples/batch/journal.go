@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -25,89 +28,170 @@ const (
 
 // record is one line of the journal. The last line for a file says where it stands.
 type record struct {
-	File    string    `json:"file"`              // name inside the input folder
-	TaskID  string    `json:"task_id,omitempty"` // MuleRouter's task ID
-	Status  string    `json:"status"`
-	Outputs []string  `json:"outputs,omitempty"` // names inside the output folder, for saved
-	Error   string    `json:"error,omitempty"`
-	Prompt  string    `json:"prompt"`
-	Server  string    `json:"server"` // the API base URL: task IDs mean nothing elsewhere
-	Time    time.Time `json:"time"`
+	File        string    `json:"file"`              // name inside the input folder
+	In          string    `json:"in"`                // the input folder, absolute: one journal, one folder
+	SHA256      string    `json:"sha256"`            // of the input file: a changed file is a new one
+	TaskID      string    `json:"task_id,omitempty"` // MuleRouter's task ID
+	Status      string    `json:"status"`
+	Outputs     []string  `json:"outputs,omitempty"` // names inside the output folder, for saved
+	Error       string    `json:"error,omitempty"`
+	Prompt      string    `json:"prompt"`
+	Server      string    `json:"server"`                 // the API base URL: task IDs mean nothing elsewhere
+	BuiltinFake bool      `json:"builtin_fake,omitempty"` // written against the in-process fake, whose tasks ended with its run
+	Time        time.Time `json:"time"`
+}
+
+// followable reports whether r's task can be waited for, or its results
+// downloaded, from server: the task was created there, and not by a
+// built-in fake server (a fake on another run's random port, gone with it).
+func (r record) followable(server string) bool {
+	return !r.BuiltinFake && r.Server == server
 }
 
 // journal appends records to batch.jsonl, one JSON object a line, and syncs
 // each to disk before returning, so that a task ID survives a crash right
-// after the submit. It is safe for concurrent use.
+// after the submit. It holds a lock on the journal from open to Close, so
+// that two runs on one output folder cannot both submit the same files. It
+// is safe for concurrent use.
 type journal struct {
-	mu sync.Mutex
-	f  *os.File
+	mu     sync.Mutex
+	f      *os.File
+	size   int64 // the whole lines written so far: a failed append is cut back to it
+	broken error // set when a failed append could not be cut back: nothing more is appended
+	unlock func()
 }
 
-// readJournal returns the last record of every file whose records came from
-// server, and the number of lines it skipped: those of other servers (an
-// earlier run against the built-in fake, whose tasks died with it) and
-// unreadable ones (a line cut short by a crash). A missing journal is empty.
-func readJournal(path, server string) (last map[string]record, skipped int, err error) {
-	last = map[string]record{}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return last, 0, nil
+// syncDirFunc syncs a folder so that a new name in it survives a crash;
+// tests replace it to see it called.
+var syncDirFunc = syncDir
+
+// openJournal opens path for appending, creating it if needed, and locks it
+// against other runs: it fails if another run holds it. If a crash cut the
+// last line short, it ends that line first so that the next record starts
+// on a line of its own.
+func openJournal(path string) (*journal, error) {
+	f, err := openOrCreate(path)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	j := &journal{f: f, unlock: unlock}
+	if err := j.endLastLine(); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return j, nil
+}
+
+// openOrCreate opens path for reading and appending. If it creates the
+// file, it syncs the folder too: syncing the file alone does not make its
+// name survive a crash, and with it every record.
+func openOrCreate(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	if err := syncDirFunc(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync %s: %w", filepath.Dir(path), err)
+	}
+	return f, nil
+}
+
+// endLastLine ends a last line cut short by a crash, and notes the size.
+func (j *journal) endLastLine() error {
+	info, err := j.f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	j.size = info.Size()
+	last := make([]byte, 1)
+	if _, err := j.f.ReadAt(last, j.size-1); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	if _, err := j.f.Write([]byte{'\n'}); err != nil {
+		return err
+	}
+	j.size++
+	return nil
+}
+
+// read returns the journal's records, oldest first, and the number of
+// lines it could not read (such as a line cut short by a crash).
+func (j *journal) read() (recs []record, unreadable int, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	sc := bufio.NewScanner(io.NewSectionReader(j.f, 0, j.size))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
 		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.File == "" || r.Server != server {
-			skipped++
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.File == "" || r.Status == "" {
+			unreadable++
 			continue
 		}
-		last[r.File] = r
+		recs = append(recs, r)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("read %s: %w", j.f.Name(), err)
 	}
-	return last, skipped, nil
+	return recs, unreadable, nil
 }
 
-// openJournal opens path for appending, creating it if needed. If a crash
-// cut the last line short, it ends that line first so that the next record
-// starts on a line of its own.
-func openJournal(path string) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+// lastRecords returns the last record of every file. It leaves out the
+// lines of a built-in fake server other than saved ones: its tasks ended
+// with its run, but the results it saved are in the output folder. stale
+// counts the files whose last line it left out.
+func lastRecords(recs []record) (last map[string]record, stale int) {
+	last = map[string]record{}
+	staleFiles := map[string]bool{}
+	for _, r := range recs {
+		dead := r.BuiltinFake && r.Status != statusSaved
+		staleFiles[r.File] = dead
+		if !dead {
+			last[r.File] = r
+		}
 	}
-	if err := endLastLine(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+	for _, dead := range staleFiles {
+		if dead {
+			stale++
+		}
 	}
-	return &journal{f: f}, nil
+	return last, stale
 }
 
-func endLastLine(f *os.File) error {
-	info, err := f.Stat()
-	if err != nil || info.Size() == 0 {
-		return err
+// checkBatch refuses a journal of another batch. Its records name files
+// by their name alone, so one output folder holds one batch: one input
+// folder edited with one prompt.
+func checkBatch(path string, recs []record, in, prompt string) error {
+	for _, r := range recs {
+		switch {
+		case r.In == "":
+			return fmt.Errorf("%s was written by an older version of this program, which did not record the input folder; use another -out", path)
+		case r.In != in:
+			return fmt.Errorf("%s records a batch of the folder %s, not of %s; use another -out, or -in %s to resume it", path, r.In, in, r.In)
+		case r.Prompt != prompt:
+			return fmt.Errorf("%s records a batch with another prompt (%q); use another -out, or the same -prompt to resume it", path, r.Prompt)
+		}
 	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, info.Size()-1); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if last[0] == '\n' {
-		return nil
-	}
-	_, err = f.Write([]byte{'\n'})
-	return err
+	return nil
 }
 
-// append writes r as one line and syncs it to disk.
+// append writes r as one line and syncs it to disk. If that fails, it cuts
+// off what it wrote, so that the next record starts a line of its own
+// instead of being glued to half a line, and lost with it.
 func (j *journal) append(r record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
@@ -119,13 +203,45 @@ func (j *journal) append(r record) error {
 	line = append(line, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.f.Write(line); err != nil {
-		return fmt.Errorf("write %s: %w", j.f.Name(), err)
+	if j.broken != nil {
+		return j.broken
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", j.f.Name(), err)
+	if err := j.write(line); err != nil {
+		if terr := j.f.Truncate(j.size); terr != nil {
+			j.broken = fmt.Errorf("%s ends with half a line (%w): not written to any more", j.f.Name(), terr)
+			return errors.Join(err, j.broken)
+		}
+		return err
 	}
+	j.size += int64(len(line))
 	return nil
 }
 
-func (j *journal) Close() error { return j.f.Close() }
+// write writes line and syncs it; its errors name the file.
+func (j *journal) write(line []byte) error {
+	if _, err := j.f.Write(line); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// Close releases the lock and closes the file.
+func (j *journal) Close() error {
+	err := j.f.Close()
+	j.unlock()
+	return err
+}
+
+// fileSum returns the hex SHA-256 of a file's content.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -15,9 +15,28 @@
 // picked up with WaitForResult on the journaled ID instead of being
 // submitted again. Files whose task failed are submitted again.
 //
+// Each journal line records the absolute -in folder, the SHA-256 of the
+// file's content and the server of its task. One -out holds one batch, run
+// by one process at a time: a journal of another -in folder or another
+// prompt is refused (use another -out), and so is a second run while the
+// first holds the journal's lock. A file whose content has changed is a new
+// file: its earlier task is not followed. A saved file is skipped whatever
+// server made it, as long as its results are in -out. A task submitted to
+// another server (another base URL, or MuleRouter seen from the built-in
+// fake) cannot be followed from this one: its file is left alone, as after a
+// submit with an unknown outcome, unless -resubmit-unknown is given.
+//
+// No run replaces a file of -out with other content. A file whose result
+// would (a changed input whose earlier result is still there, a picture of
+// yours under the same name) is reported and not submitted; if the name is
+// taken only once the task is done, the result is left in -out/.incoming
+// and the next run saves it, without a new task, once the name is free.
+//
 // One image's failure does not stop the others: failures are listed at the
 // end and the exit status is 1. A rejected key (401) or an empty balance
-// (402) stops the whole batch, since every other image would fail the same way.
+// (402) stops the whole batch, since every other image would fail the same
+// way; so does a task that could not be journaled (a full disk), since the
+// next run would not know of it and pay for it twice.
 //
 // On a terminal stderr shows a progress bar; otherwise (a pipe, a log file,
 // CI) one line per event.
@@ -25,22 +44,27 @@
 // With MULEROUTER_API_KEY set it calls the real API (and is charged). Without
 // it, or with -fake, it starts the qwenedittest fake server in-process and
 // says so: nothing leaves the machine and the results are generated locally.
-// The fake's tasks end with the process, so its journal lines are not
-// resumed by a later run. To try resuming offline, run the fake as a process
-// (go run ./examples/fakeserver) and point this program at it with
+// The fake's tasks end with the process, so a later run does not wait for
+// them but submits their files again; the results it saved are skipped like
+// any others, and a run with a key says which ones the fake made. To try
+// resuming offline, run the fake as a process (go run ./examples/fakeserver)
+// and point this program at it with
 // MULEROUTER_API_KEY=qwenedittest-key MULEROUTER_BASE_URL=http://127.0.0.1:8080.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -70,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "edited", "folder for the results and the journal "+journalName+"; reuse it to resume")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "how many images to edit at once")
 	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
-	fs.BoolVar(&o.resubmitUnknown, "resubmit-unknown", false, "submit again the images whose earlier submit had an unknown outcome (a task may exist: you may pay twice)")
+	fs.BoolVar(&o.resubmitUnknown, "resubmit-unknown", false, "submit again the images whose earlier task cannot be followed: a submit with an unknown outcome, or a task on another server (you may pay twice)")
 	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for each task; a task still running then is resumed by the next run")
 	fs.DurationVar(&o.poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks of a task")
 	fs.DurationVar(&o.fakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
@@ -160,6 +184,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	in, err := absDir(o.in)
+	if err != nil {
+		return fmt.Errorf("-in: %w", err)
+	}
 	files, err := findImages(o.in)
 	if err != nil {
 		return fmt.Errorf("read -in: %w", err)
@@ -171,39 +199,94 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("create -out: %w", err)
 	}
 
+	// Lock the journal, then read what earlier runs did and append to it.
+	journalPath := filepath.Join(o.out, journalName)
+	j, last, err := openBatch(journalPath, in, o.prompt, stderr)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	taken, err := existingResults(o.out)
+	if err != nil {
+		return fmt.Errorf("read -out: %w", err)
+	}
+
 	client, cleanup, err := newClient(o, stderr)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
-	// Read what earlier runs did against this server, then append to the same journal.
-	journalPath := filepath.Join(o.out, journalName)
-	last, skipped, err := readJournal(journalPath, client.BaseURL())
-	if err != nil {
-		return fmt.Errorf("read the journal: %w", err)
-	}
-	if skipped > 0 {
-		fmt.Fprintf(stderr, "%s: ignored %d line(s) from another server (such as the built-in fake) or cut short\n", journalPath, skipped)
-	}
-	for _, r := range last {
-		if r.Prompt != o.prompt {
-			return fmt.Errorf("%s records a batch with another prompt (%q); use another -out, or the same -prompt to resume it", journalPath, r.Prompt)
-		}
-	}
-	j, err := openJournal(journalPath)
-	if err != nil {
-		return fmt.Errorf("open the journal: %w", err)
-	}
-	defer j.Close()
-
-	b := &batch{client: client, journal: j, opts: o, server: client.BaseURL(),
+	b := &batch{client: client, journal: j, opts: o, in: in, taken: taken,
+		server: client.BaseURL(), fake: demo.UsesFake(o.fake),
 		prog: newProgress(stderr, isTerminal(stderr), len(files))}
 	outcomes, fatal := b.runAll(ctx, files, last)
 	b.prog.close()
 	os.Remove(filepath.Join(o.out, stagingDir)) // only if empty: a crash may leave parts to look at
 
 	return summarize(stdout, o, outcomes, fatal, ctx.Err())
+}
+
+// absDir returns dir as an absolute path, its symbolic links resolved, so
+// that the journal names the same folder however it is given.
+func absDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		return resolved, nil
+	}
+	return abs, nil
+}
+
+// openBatch opens and locks the journal at path, refuses it if it records
+// another batch than the folder in with prompt, and returns the last record
+// of every file.
+func openBatch(path, in, prompt string, stderr io.Writer) (*journal, map[string]record, error) {
+	j, err := openJournal(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the journal: %w", err)
+	}
+	recs, unreadable, err := j.read()
+	if err == nil {
+		err = checkBatch(path, recs, in, prompt)
+	}
+	if err != nil {
+		j.Close()
+		return nil, nil, err
+	}
+	last, stale := lastRecords(recs)
+	if unreadable > 0 {
+		fmt.Fprintf(stderr, "%s: ignored %d line(s) cut short or unreadable\n", path, unreadable)
+	}
+	if stale > 0 {
+		fmt.Fprintf(stderr, "%s: ignored the last task of %d file(s): it was on the built-in fake server, and ended with its run\n", path, stale)
+	}
+	return j, last, nil
+}
+
+// existingResults indexes the images already in dir by their lower-case
+// name without extension, the name a result takes after its input. Empty
+// files are left out: they hold nothing to lose.
+func existingResults(dir string) (map[string]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]string{}
+	for _, e := range entries {
+		name := e.Name()
+		ext := strings.ToLower(filepath.Ext(name))
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") ||
+			!slices.Contains(imageExts, ext) && ext != ".img" {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Size() > 0 {
+			taken[strings.ToLower(strings.TrimSuffix(name, filepath.Ext(name)))] = name
+		}
+	}
+	return taken, nil
 }
 
 // newClient returns a client for MuleRouter, or for an in-process fake
@@ -220,8 +303,12 @@ type batch struct {
 	client  *qwenedit.Client
 	journal *journal
 	opts    *options
+	in      string            // -in, absolute
+	taken   map[string]string // the images in -out before the run, by lower-case stem
 	server  string
+	fake    bool // server is the built-in fake, whose tasks end with this run
 	prog    *progress
+	saveMu  sync.Mutex // one result moved into -out at a time, so that none replaces another
 }
 
 // outcome is what became of one input file in this run.
@@ -232,6 +319,8 @@ type outcome struct {
 	outputs []string // names inside -out
 	err     error
 	next    string // what the next run will do about it
+	stop    bool   // err must stop the whole batch (besides a rejected key or an empty balance)
+	byFake  bool   // skipped: saved by the built-in fake server, though this run is not
 }
 
 // pending says why a resumable file is not done and what the next run does.
@@ -254,6 +343,7 @@ const (
 // job is one file to work on.
 type job struct {
 	file   string // name inside -in
+	sum    string // SHA-256 of its content
 	stem   string // results are stem.png
 	taskID string // a task of an earlier run to wait for, instead of submitting
 }
@@ -266,27 +356,10 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opts.concurrency)
 	for i, file := range files {
-		jb := job{file: file, stem: stems[file]}
-		if r, ok := last[file]; ok {
-			switch r.Status {
-			case statusSaved:
-				if b.allExist(r.Outputs) {
-					outcomes[i] = outcome{file: file, state: skipped, taskID: r.TaskID, outputs: r.Outputs}
-					b.prog.skipped("%s: already saved as %s", file, strings.Join(r.Outputs, ", "))
-					continue
-				}
-				jb.taskID = r.TaskID // the results were removed: download them again
-			case statusSubmitted:
-				jb.taskID = r.TaskID
-			case statusUnknown:
-				if !b.opts.resubmitUnknown {
-					outcomes[i] = outcome{file: file, state: failed, err: errors.New("an earlier submit had an unknown outcome: a task may exist and be charged"),
-						next: "check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again"}
-					b.prog.started()
-					b.prog.ended(failed, "%s: not submitted again: an earlier submit had an unknown outcome (see -resubmit-unknown)", file)
-					continue
-				}
-			}
+		jb, settled := b.plan(job{file: file, stem: stems[file]}, last)
+		if settled != nil {
+			outcomes[i] = *settled
+			continue
 		}
 		if gctx.Err() != nil { // stopped: leave the rest for the next run
 			outcomes[i] = notStarted(jb, gctx.Err())
@@ -304,13 +377,88 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 			default:
 				b.prog.ended(failed, "%s: %v (%s)", jb.file, out.err, out.next)
 			}
-			if errors.Is(out.err, qwenedit.ErrUnauthorized) || errors.Is(out.err, qwenedit.ErrPaymentRequired) {
-				return out.err // every other image would fail the same way: stop them all
+			if out.stop || errors.Is(out.err, qwenedit.ErrUnauthorized) || errors.Is(out.err, qwenedit.ErrPaymentRequired) {
+				return out.err // every other image would fail the same way, or cost twice: stop them all
 			}
 			return nil // one image's failure is reported at the end, it does not stop the others
 		})
 	}
 	return outcomes, g.Wait()
+}
+
+// plan decides, from the file's content and its last record, what to do
+// with it: a job (to submit it, or to follow an earlier task), or, if
+// there is nothing to do or it must be left alone, its outcome.
+func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
+	sum, err := fileSum(filepath.Join(b.opts.in, jb.file))
+	if err != nil {
+		return jb, b.refuse(jb, fmt.Errorf("read: %w", err), "fix or remove the file")
+	}
+	jb.sum = sum
+	r, ok := last[jb.file]
+	switch {
+	case !ok, r.Status == statusFailed:
+		// Nothing to follow: submit.
+	case r.SHA256 != sum:
+		if r.Status == statusSaved && b.allExist(r.Outputs) {
+			return jb, b.refuse(jb, fmt.Errorf("changed since its result %s was saved (task %s)", strings.Join(r.Outputs, ", "), r.TaskID),
+				"not submitted, so as not to replace that result: move it out of "+b.opts.out+" to edit the new content, or use another -out")
+		}
+		b.prog.logf("%s: changed since its earlier task %s: it is a new file", jb.file, r.TaskID)
+	case r.Status == statusSaved && b.allExist(r.Outputs):
+		return jb, b.skip(jb, r)
+	case (r.Status == statusSaved || r.Status == statusSubmitted) && r.followable(b.server):
+		jb.taskID = r.TaskID // waited for, or downloaded again if its results were removed
+		return jb, nil
+	case r.Status == statusSubmitted || r.Status == statusUnknown:
+		if !b.opts.resubmitUnknown {
+			return jb, b.refuseUnfollowable(jb, r)
+		}
+	default:
+		// Saved, its results removed, on a server that is not this one: submit.
+	}
+	if name, ok := b.taken[strings.ToLower(jb.stem)]; ok {
+		return jb, b.refuse(jb, fmt.Errorf("%s is already in %s, and was not made from this file as it is now", name, b.opts.out),
+			"not submitted, so as not to replace it: move it away, or use another -out")
+	}
+	return jb, nil
+}
+
+// refuseUnfollowable is the outcome of a file whose task, submitted or
+// with an unknown outcome, cannot be waited for from this run.
+func (b *batch) refuseUnfollowable(jb job, r record) *outcome {
+	if r.Server == b.server {
+		return b.refuse(jb, errors.New("an earlier submit had an unknown outcome: a task may exist and be charged"),
+			"check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again")
+	}
+	what := "task " + r.TaskID + " was submitted"
+	if r.Status == statusUnknown {
+		what = "an earlier submit, with an unknown outcome, went"
+	}
+	here := "this one (" + b.server + ")"
+	if b.fake {
+		here = "the built-in fake server"
+	}
+	return b.refuse(jb, fmt.Errorf("%s to %s, not to %s: a task there cannot be followed from here", what, r.Server, here),
+		"run against "+r.Server+" to resume it, or rerun with -resubmit-unknown to submit it again here (you may pay twice)")
+}
+
+// skip is the outcome of a file saved by an earlier run.
+func (b *batch) skip(jb job, r record) *outcome {
+	out := &outcome{file: jb.file, state: skipped, taskID: r.TaskID, outputs: r.Outputs, byFake: r.BuiltinFake && !b.fake}
+	by := ""
+	if out.byFake {
+		by = " by the built-in fake server (delete it to have it edited for real)"
+	}
+	b.prog.skipped("%s: already saved as %s%s", jb.file, strings.Join(r.Outputs, ", "), by)
+	return out
+}
+
+// refuse is the outcome of a file left alone, with why and what to do.
+func (b *batch) refuse(jb job, err error, next string) *outcome {
+	b.prog.started()
+	b.prog.ended(failed, "%s: %v (%s)", jb.file, err, next)
+	return &outcome{file: jb.file, state: failed, err: err, next: next}
 }
 
 // process submits one file (or takes the task of an earlier run), waits for
@@ -327,13 +475,13 @@ func (b *batch) process(ctx context.Context, jb job) outcome {
 		}
 		info, err := b.client.Submit(ctx, req)
 		if err != nil {
-			return b.submitFailed(out, err)
+			return b.submitFailed(jb, out, err)
 		}
 		out.taskID = info.ID
 		// Journal the ID before waiting: from now on the task is paid for,
 		// and a crash must not lead the next run to submit it again.
-		if err := b.journal.append(b.record(jb.file, info.ID, statusSubmitted)); err != nil {
-			b.prog.warnf("%s: task %s was submitted but could not be journaled (%v): a rerun would submit it again", jb.file, info.ID, err)
+		if err := b.journal.append(b.record(jb, info.ID, statusSubmitted)); err != nil {
+			return notJournaled(out, fmt.Errorf("task %s was submitted but could not be journaled: %w", info.ID, err))
 		}
 		b.prog.logf("%s: submitted as task %s", jb.file, info.ID)
 	} else {
@@ -345,27 +493,28 @@ func (b *batch) process(ctx context.Context, jb job) outcome {
 		qwenedit.WithPollInterval(b.opts.poll),
 	)
 	if err != nil {
-		return b.waitFailed(out, err)
+		return b.waitFailed(jb, out, err)
 	}
 
 	outputs, err := b.save(ctx, task, jb.stem)
 	if err != nil {
-		out.state, out.err = failed, fmt.Errorf("save task %s: %w", out.taskID, err)
-		out.next = "the next run downloads it again, without a new task"
-		if errors.Is(err, qwenedit.ErrResultExpired) {
-			out.next = "the results expired: the next run submits it again"
-			b.journalFailure(jb.file, out.taskID, err)
-		} else if ctx.Err() != nil {
-			out.state, out.next = resumable, "finished but is not downloaded: the next run downloads it, without a new task"
-		}
-		return out
+		return b.saveFailed(ctx, jb, out, err)
 	}
 	out.state, out.outputs = edited, outputs
-	r := b.record(jb.file, out.taskID, statusSaved)
+	r := b.record(jb, out.taskID, statusSaved)
 	r.Outputs = outputs
 	if err := b.journal.append(r); err != nil {
 		b.prog.warnf("%s: saved but not journaled (%v): the next run downloads it again", jb.file, err)
 	}
+	return out
+}
+
+// notJournaled is the outcome of a file whose task may exist but is not in
+// the journal: the batch stops, since the next run would not know of it
+// and every other submit could end the same way.
+func notJournaled(out outcome, err error) outcome {
+	out.state, out.err, out.stop = failed, err, true
+	out.next = "the next run does not know of it and would submit the file again (paying twice): make room for the journal, and check your MuleRouter dashboard"
 	return out
 }
 
@@ -378,15 +527,17 @@ func notStarted(jb job, err error) outcome {
 	return out
 }
 
-func (b *batch) submitFailed(out outcome, err error) outcome {
+func (b *batch) submitFailed(jb job, out outcome, err error) outcome {
 	out.state, out.err = failed, fmt.Errorf("submit: %w", err)
 	var amb *qwenedit.AmbiguousSubmitError
 	switch {
 	case errors.As(err, &amb):
 		// A task may exist. Say so in the journal so that the next run does
 		// not submit it blindly: paying twice is the one thing to avoid.
-		if jerr := b.journal.append(record{File: out.file, Status: statusUnknown, Error: err.Error(), Prompt: b.opts.prompt, Server: b.server}); jerr != nil {
-			b.prog.warnf("%s: %v", out.file, jerr)
+		r := b.record(jb, "", statusUnknown)
+		r.Error = err.Error()
+		if jerr := b.journal.append(r); jerr != nil {
+			return notJournaled(out, fmt.Errorf("%w; and this could not be journaled: %w", out.err, jerr))
 		}
 		out.next = "a task may exist and be charged: check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again"
 	case ctxDone(err):
@@ -399,7 +550,7 @@ func (b *batch) submitFailed(out outcome, err error) outcome {
 	return out
 }
 
-func (b *batch) waitFailed(out outcome, err error) outcome {
+func (b *batch) waitFailed(jb job, out outcome, err error) outcome {
 	out.state, out.err = failed, err
 	if !strings.Contains(err.Error(), out.taskID) {
 		out.err = fmt.Errorf("task %s: %w", out.taskID, err)
@@ -407,11 +558,11 @@ func (b *batch) waitFailed(out outcome, err error) outcome {
 	var timeout *qwenedit.WaitTimeoutError
 	switch {
 	case errors.Is(err, qwenedit.ErrTaskFailed):
-		b.journalFailure(out.file, out.taskID, err)
+		b.journalFailure(jb, out.taskID, err)
 		out.next = "the next run submits it again"
 	case errors.Is(err, qwenedit.ErrNotFound):
 		// The task is gone (its 24 hours are over): its results cannot be had.
-		b.journalFailure(out.file, out.taskID, err)
+		b.journalFailure(jb, out.taskID, err)
 		out.next = "the task is unknown to the server: the next run submits it again"
 	case errors.As(err, &timeout), ctxDone(err):
 		out.state, out.next = resumable, "is still running on the server: the next run waits for it, without a new task"
@@ -421,22 +572,53 @@ func (b *batch) waitFailed(out outcome, err error) outcome {
 	return out
 }
 
+func (b *batch) saveFailed(ctx context.Context, jb job, out outcome, err error) outcome {
+	out.state, out.err = failed, fmt.Errorf("save task %s: %w", out.taskID, err)
+	out.next = "the next run downloads it again, without a new task"
+	var occupied *occupiedError
+	switch {
+	case errors.As(err, &occupied):
+		out.err = occupied
+		out.next = fmt.Sprintf("the result is in %s: move %s away, then run again to save it, without a new task", occupied.staged, occupied.path)
+	case errors.Is(err, qwenedit.ErrResultExpired):
+		out.next = "the results expired: the next run submits it again"
+		b.journalFailure(jb, out.taskID, err)
+	case ctx.Err() != nil:
+		out.state, out.next = resumable, "finished but is not downloaded: the next run downloads it, without a new task"
+	}
+	return out
+}
+
 // journalFailure records that a file's task can give no result, so that the next run submits anew.
-func (b *batch) journalFailure(file, taskID string, err error) {
-	r := b.record(file, taskID, statusFailed)
+func (b *batch) journalFailure(jb job, taskID string, err error) {
+	r := b.record(jb, taskID, statusFailed)
 	r.Error = err.Error()
 	if jerr := b.journal.append(r); jerr != nil {
-		b.prog.warnf("%s: %v", file, jerr)
+		b.prog.warnf("%s: %v", jb.file, jerr)
 	}
 }
 
-func (b *batch) record(file, taskID, status string) record {
-	return record{File: file, TaskID: taskID, Status: status, Prompt: b.opts.prompt, Server: b.server}
+// record is the journal line of jb's task in this run.
+func (b *batch) record(jb job, taskID, status string) record {
+	return record{File: jb.file, In: b.in, SHA256: jb.sum, TaskID: taskID, Status: status,
+		Prompt: b.opts.prompt, Server: b.server, BuiltinFake: b.fake}
+}
+
+// occupiedError is a result not saved because its name in -out holds another file.
+type occupiedError struct {
+	path   string // the file in -out, left alone
+	staged string // where the result is
+}
+
+func (e *occupiedError) Error() string {
+	return e.path + " already exists with other content: not replaced"
 }
 
 // save downloads the results with SaveImages, which names them after the
 // task, and renames them after the input: stem.png, or stem_1.png,
-// stem_2.png, ... for several. Both steps are atomic: a file in -out is complete.
+// stem_2.png, ... for several. Both steps are atomic: a file in -out is
+// complete. It never replaces a file of -out with other content: if one
+// is in the way, it moves no result and returns an *occupiedError.
 func (b *batch) save(ctx context.Context, task *qwenedit.Task, stem string) ([]string, error) {
 	paths, err := b.client.SaveImages(ctx, task, filepath.Join(b.opts.out, stagingDir))
 	if err != nil {
@@ -444,16 +626,48 @@ func (b *batch) save(ctx context.Context, task *qwenedit.Task, stem string) ([]s
 	}
 	names := make([]string, len(paths))
 	for i, p := range paths {
-		name := stem + filepath.Ext(p)
+		names[i] = stem + filepath.Ext(p)
 		if len(paths) > 1 {
-			name = fmt.Sprintf("%s_%d%s", stem, i+1, filepath.Ext(p))
+			names[i] = fmt.Sprintf("%s_%d%s", stem, i+1, filepath.Ext(p))
 		}
-		if err := os.Rename(p, filepath.Join(b.opts.out, name)); err != nil {
+	}
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
+	for i, p := range paths {
+		if err := checkFree(p, filepath.Join(b.opts.out, names[i])); err != nil {
 			return nil, err
 		}
-		names[i] = name
+	}
+	for i, p := range paths {
+		if err := os.Rename(p, filepath.Join(b.opts.out, names[i])); err != nil {
+			return nil, err
+		}
 	}
 	return names, nil
+}
+
+// checkFree returns an *occupiedError if dst holds something other than
+// the content of src: nothing, an empty file, or the same bytes (the same
+// result, downloaded again) may be replaced.
+func checkFree(src, dst string) error {
+	info, err := os.Lstat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if info.Mode().IsRegular() && (info.Size() == 0 || sameContent(src, dst)) {
+		return nil
+	}
+	return &occupiedError{path: dst, staged: src}
+}
+
+// sameContent reports whether the files a and b hold the same bytes.
+func sameContent(a, b string) bool {
+	da, errA := os.ReadFile(a)
+	db, errB := os.ReadFile(b)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
 func (b *batch) allExist(names []string) bool {
@@ -473,11 +687,18 @@ func ctxDone(err error) bool {
 // program's error: nil only if every file is saved.
 func summarize(w io.Writer, o *options, outcomes []outcome, fatal, interrupted error) error {
 	var count [4]int
+	byFake := 0
 	for _, out := range outcomes {
 		count[out.state]++
+		if out.byFake {
+			byFake++
+		}
 	}
 	fmt.Fprintf(w, "%d images: %d edited, %d already saved, %d failed, %d to resume\n",
 		len(outcomes), count[edited], count[skipped], count[failed], count[resumable])
+	if byFake > 0 {
+		fmt.Fprintf(w, "  %d of the results already saved were made by the built-in fake server, not by MuleRouter: delete them to have them edited for real\n", byFake)
+	}
 	for _, out := range outcomes {
 		switch {
 		case out.state == failed:

@@ -148,6 +148,61 @@ func journalRecords(t *testing.T, out string) []record {
 	return recs
 }
 
+// assertFileHolds checks that the file at path holds want.
+func assertFileHolds(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, path)
+}
+
+// writePicture writes picture(i) as a PNG file at path.
+func writePicture(t *testing.T, path string, i int) {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, picture(i)))
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+}
+
+// writeJournal replaces the journal in out with recs.
+func writeJournal(t *testing.T, out string, recs []record) {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, r := range recs {
+		line, err := json.Marshal(r)
+		require.NoError(t, err)
+		buf.Write(append(line, '\n'))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(out, journalName), buf.Bytes(), 0o644))
+}
+
+// otherServer starts a second fake server and points MULEROUTER_* at it,
+// as a user who changes the base URL.
+func otherServer(t *testing.T) *qwenedittest.Server {
+	t.Helper()
+	srv := qwenedittest.NewServer(qwenedittest.WithTaskDuration(0))
+	t.Cleanup(srv.Close)
+	t.Setenv("MULEROUTER_API_KEY", srv.APIKey())
+	t.Setenv("MULEROUTER_BASE_URL", srv.URL())
+	return srv
+}
+
+// absIn is the input folder as the journal records it.
+func absIn(t *testing.T, in string) string {
+	t.Helper()
+	abs, err := absDir(in)
+	require.NoError(t, err)
+	return abs
+}
+
+// sha is the hex SHA-256 of a file, as the journal records it.
+func sha(t *testing.T, path string) string {
+	t.Helper()
+	sum, err := fileSum(path)
+	require.NoError(t, err)
+	return sum
+}
+
 func withStatus(recs []record, status string) []record {
 	var out []record
 	for _, r := range recs {
@@ -336,8 +391,9 @@ func TestResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
 		Prompt: prompt,
 	})
 	require.NoError(t, err)
-	journal := fmt.Sprintf(`{"file":"a.png","task_id":%q,"status":"submitted","prompt":%q,"server":%q}`+"\n"+`{"file":"b.png","task_`,
-		info.ID, prompt, srv.URL())
+	inAbs, sum := absIn(t, in), sha(t, filepath.Join(in, "a.png"))
+	journal := fmt.Sprintf(`{"file":"a.png","in":%q,"sha256":%q,"task_id":%q,"status":"submitted","prompt":%q,"server":%q}`+"\n"+`{"file":"b.png","task_`,
+		inAbs, sum, info.ID, prompt, srv.URL())
 	require.NoError(t, os.WriteFile(filepath.Join(out, journalName), []byte(journal), 0o644))
 
 	stdout, stderr, err := runBatch(context.Background(), "-in", in, "-prompt", prompt, "-out", out)
@@ -360,9 +416,15 @@ func TestResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
 		var r record
 		assert.NoError(t, json.Unmarshal([]byte(l), &r), l)
 	}
-	last, _, err := readJournal(filepath.Join(out, journalName), srv.URL())
+	j, err := openJournal(filepath.Join(out, journalName))
 	require.NoError(t, err)
-	assert.Equal(t, record{File: "a.png", TaskID: info.ID, Status: statusSaved, Outputs: []string{"a.png"}, Prompt: prompt, Server: srv.URL(), Time: last["a.png"].Time}, last["a.png"])
+	recs, unreadable, err := j.read()
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Equal(t, 1, unreadable)
+	last, _ := lastRecords(recs)
+	assert.Equal(t, record{File: "a.png", In: inAbs, SHA256: sum, TaskID: info.ID, Status: statusSaved, Outputs: []string{"a.png"},
+		Prompt: prompt, Server: srv.URL(), Time: last["a.png"].Time}, last["a.png"])
 }
 
 func TestAFailedTaskDoesNotStopTheOthers(t *testing.T) {
@@ -515,12 +577,279 @@ func TestWithoutKeyUsesTheBuiltInFake(t *testing.T) {
 	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
 	assertEditOf(t, filepath.Join(in, "b.jpg"), filepath.Join(out, "b.png"))
 
-	// The fake died with the first run, so its journal lines mean nothing to
-	// the next one (another port): the images are edited again.
+	// The fake died with the first run (the next one is on another port),
+	// but the results it saved are there: they are skipped.
 	stdout, stderr, err = runBatch(context.Background(), args...)
 	require.NoError(t, err, stderr)
-	assert.Contains(t, stderr, "ignored 4 line(s) from another server")
+	assert.Contains(t, stdout, "2 images: 0 edited, 2 already saved")
+	assert.NotContains(t, stdout, "built-in fake", "this run is on the fake too")
+
+	// A run with a key skips them too, but says who made them.
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	stdout, stderr, err = runBatch(context.Background(), args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "2 images: 0 edited, 2 already saved")
+	assert.Contains(t, stdout, "2 of the results already saved were made by the built-in fake server, not by MuleRouter: delete them to have them edited for real")
+	assert.Contains(t, stderr, "a.png: already saved as a.png by the built-in fake server (delete it to have it edited for real)")
+	assert.Zero(t, srv.SubmitCount())
+}
+
+func TestTheBuiltInFakesUnfinishedTasksAreSubmittedAgain(t *testing.T) {
+	t.Setenv("MULEROUTER_API_KEY", "")
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png", "b.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+
+	// The fake's tasks do not finish before the run ends, and with it the fake.
+	stdout, stderr, err := runBatch(context.Background(), append(args, "-fake-duration", "1h", "-max-wait", "50ms")...)
+	require.Error(t, err, stderr)
+	assert.Contains(t, stdout, "2 images: 0 edited, 0 already saved, 0 failed, 2 to resume")
+
+	// Nothing to follow on the next fake: submitted again, without -resubmit-unknown.
+	stdout, stderr, err = runBatch(context.Background(), append(args, "-fake-duration", "10ms")...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stderr, "ignored the last task of 2 file(s): it was on the built-in fake server, and ended with its run")
 	assert.Contains(t, stdout, "2 images: 2 edited")
+	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
+}
+
+func TestSavedResultsAreKeptWhateverTheServer(t *testing.T) {
+	first := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png", "b.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, stderr, err := runBatch(context.Background(), args...)
+	require.NoError(t, err, stderr)
+	require.Equal(t, 2, first.SubmitCount())
+	paid := []byte("stands for a result paid for, unlike anything the fake would make")
+	require.NoError(t, os.WriteFile(filepath.Join(out, "a.png"), paid, 0o644))
+
+	// Without the key (a new shell, or -fake): the built-in fake, on a new port.
+	stdout, stderr, err := runBatch(context.Background(), append(args, "-fake", "-fake-duration", "10ms")...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "2 images: 0 edited, 2 already saved")
+	assertFileHolds(t, filepath.Join(out, "a.png"), paid)
+
+	// Another base URL.
+	second := otherServer(t)
+	stdout, stderr, err = runBatch(context.Background(), args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "2 images: 0 edited, 2 already saved")
+	assert.Zero(t, second.SubmitCount())
+	assertFileHolds(t, filepath.Join(out, "a.png"), paid)
+	assert.Len(t, journalRecords(t, out), 4, "nothing journaled by the runs that skipped all")
+}
+
+func TestATaskOnAnotherServerIsNotSubmittedAgainSilently(t *testing.T) {
+	first := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Hour))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, _, err := runBatch(context.Background(), append(args, "-max-wait", "50ms")...)
+	require.Error(t, err)
+	taskID := first.Tasks()[0].ID
+
+	second := otherServer(t)
+	stdout, _, err := runBatch(context.Background(), args...)
+	require.Error(t, err)
+	assert.Equal(t, "1 of 1 images not done", err.Error())
+	assert.Contains(t, stdout, "1 images: 0 edited, 0 already saved, 1 failed, 0 to resume")
+	assert.Contains(t, stdout, "task "+taskID+" was submitted to "+first.URL()+", not to this one ("+second.URL()+")")
+	assert.Contains(t, stdout, "run against "+first.URL()+" to resume it, or rerun with -resubmit-unknown to submit it again here (you may pay twice)")
+	assert.Zero(t, second.RequestCount(), "nothing sent")
+
+	stdout, _, err = runBatch(context.Background(), append(args, "-fake", "-fake-duration", "10ms")...)
+	require.Error(t, err)
+	assert.Contains(t, stdout, "task "+taskID+" was submitted to "+first.URL()+", not to the built-in fake server")
+
+	// The user asks for it.
+	stdout, stderr, err := runBatch(context.Background(), append(args, "-resubmit-unknown")...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "1 images: 1 edited")
+	assert.Equal(t, 1, second.SubmitCount())
+	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
+	assert.Equal(t, 1, first.SubmitCount())
+}
+
+func TestAFileInTheOutputIsNotReplacedByANewTask(t *testing.T) {
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png", "b.png")
+	mine := []byte("a picture of the user's, not made by this batch")
+	require.NoError(t, os.WriteFile(filepath.Join(out, "a.png"), mine, 0o644))
+
+	stdout, _, err := runBatch(context.Background(), "-in", in, "-prompt", prompt, "-out", out)
+	require.Error(t, err)
+	assert.Equal(t, "1 of 2 images not done", err.Error())
+	assert.Contains(t, stdout, "2 images: 1 edited, 0 already saved, 1 failed, 0 to resume")
+	assert.Contains(t, stdout, "a.png: a.png is already in "+out+", and was not made from this file as it is now")
+	assert.Contains(t, stdout, "not submitted, so as not to replace it: move it away, or use another -out")
+	assert.Equal(t, []string{"b.png"}, sentFiles(t, srv, in), "nothing paid for a.png")
+	assertFileHolds(t, filepath.Join(out, "a.png"), mine)
+	assertEditOf(t, filepath.Join(in, "b.png"), filepath.Join(out, "b.png"))
+}
+
+func TestAResultIsNotSavedOverAnotherFile(t *testing.T) {
+	clock := &steppedClock{base: time.Now()}
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, _, err := runBatch(context.Background(), append(args, "-max-wait", "50ms")...)
+	require.Error(t, err)
+
+	// The task is paid for; meanwhile a file took the result's name.
+	mine := []byte("a picture of the user's, not made by this batch")
+	require.NoError(t, os.WriteFile(filepath.Join(out, "a.png"), mine, 0o644))
+	clock.step.Store(int64(time.Minute))
+	stdout, _, err := runBatch(context.Background(), args...)
+	require.Error(t, err)
+	assert.Contains(t, stdout, "a.png: "+filepath.Join(out, "a.png")+" already exists with other content: not replaced")
+	staged := filepath.Join(out, stagingDir, srv.Tasks()[0].ID+"_0.png")
+	assert.Contains(t, stdout, "the result is in "+staged+": move "+filepath.Join(out, "a.png")+" away, then run again to save it, without a new task")
+	assertFileHolds(t, filepath.Join(out, "a.png"), mine)
+	assertEditOf(t, filepath.Join(in, "a.png"), staged)
+
+	// Moved away: saved from the same task.
+	require.NoError(t, os.Remove(filepath.Join(out, "a.png")))
+	stdout, _, err = runBatch(context.Background(), args...)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "1 images: 1 edited")
+	assert.Equal(t, 1, srv.SubmitCount())
+	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
+	assert.NoDirExists(t, filepath.Join(out, stagingDir))
+}
+
+func TestAResultSavedButNotJournaledIsTakenAsIs(t *testing.T) {
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, _, err := runBatch(context.Background(), args...)
+	require.NoError(t, err)
+
+	// The saved line was lost (say, the disk was full): the result is
+	// downloaded again, and the same bytes may take the place of the old.
+	writeJournal(t, out, withStatus(journalRecords(t, out), statusSubmitted))
+	stdout, _, err := runBatch(context.Background(), args...)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "1 images: 1 edited")
+	assert.Equal(t, 1, srv.SubmitCount())
+}
+
+func TestAJournalOfAnotherInputFolderIsRefused(t *testing.T) {
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	day1, day2, out := t.TempDir(), t.TempDir(), t.TempDir()
+	writeImages(t, day1, "IMG_0001.png")
+	writeImages(t, day2, "x.png", "IMG_0001.png") // another picture under the same name
+	_, stderr, err := runBatch(context.Background(), "-in", day1, "-prompt", prompt, "-out", out)
+	require.NoError(t, err, stderr)
+
+	stdout, _, err := runBatch(context.Background(), "-in", day2, "-prompt", prompt, "-out", out)
+	require.Error(t, err)
+	assert.Equal(t, filepath.Join(out, journalName)+" records a batch of the folder "+absIn(t, day1)+", not of "+absIn(t, day2)+
+		"; use another -out, or -in "+absIn(t, day1)+" to resume it", err.Error())
+	assert.Empty(t, stdout)
+	assert.Equal(t, 1, srv.SubmitCount())
+	assertEditOf(t, filepath.Join(day1, "IMG_0001.png"), filepath.Join(out, "IMG_0001.png"))
+}
+
+func TestAChangedFileIsANewFile(t *testing.T) {
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png", "b.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, _, err := runBatch(context.Background(), args...)
+	require.NoError(t, err)
+	oldResult, err := os.ReadFile(filepath.Join(out, "a.png"))
+	require.NoError(t, err)
+
+	// a.png changes: its result is not skipped, nor replaced.
+	writePicture(t, filepath.Join(in, "a.png"), 5)
+	stdout, _, err := runBatch(context.Background(), args...)
+	require.Error(t, err)
+	assert.Equal(t, "1 of 2 images not done", err.Error())
+	assert.Contains(t, stdout, "2 images: 0 edited, 1 already saved, 1 failed, 0 to resume")
+	saved := withStatus(journalRecords(t, out), statusSaved)
+	i := slices.IndexFunc(saved, func(r record) bool { return r.File == "a.png" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Contains(t, stdout, "a.png: changed since its result a.png was saved (task "+saved[i].TaskID+")")
+	assert.Contains(t, stdout, "not submitted, so as not to replace that result: move it out of "+out+" to edit the new content, or use another -out")
+	assert.Equal(t, 2, srv.SubmitCount())
+	assertFileHolds(t, filepath.Join(out, "a.png"), oldResult)
+
+	// Moved away: the new content is edited.
+	require.NoError(t, os.Rename(filepath.Join(out, "a.png"), filepath.Join(t.TempDir(), "old.png")))
+	stdout, _, err = runBatch(context.Background(), args...)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "2 images: 1 edited, 1 already saved")
+	assert.Equal(t, 3, srv.SubmitCount())
+	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
+}
+
+func TestAChangedFileIsNotResumedFromItsOldTask(t *testing.T) {
+	clock := &steppedClock{base: time.Now()}
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+	_, _, err := runBatch(context.Background(), append(args, "-max-wait", "50ms")...)
+	require.Error(t, err)
+	oldTask := srv.Tasks()[0].ID
+
+	writePicture(t, filepath.Join(in, "a.png"), 5)
+	clock.step.Store(int64(time.Minute))
+	stdout, stderr, err := runBatch(context.Background(), args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "1 images: 1 edited")
+	assert.Contains(t, stderr, "a.png: changed since its earlier task "+oldTask+": it is a new file")
+	assert.Equal(t, 2, srv.SubmitCount())
+	assertEditOf(t, filepath.Join(in, "a.png"), filepath.Join(out, "a.png"))
+}
+
+func TestASecondRunOnTheSameOutputIsRefused(t *testing.T) {
+	clock := &steppedClock{base: time.Now()}
+	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png", "b.png", "c.png")
+	args := []string{"-in", in, "-prompt", prompt, "-out", out}
+
+	// Run 1 waits for its three tasks.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := runBatch(ctx, args...)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(journalRecords(t, out)) == 3 }, 10*time.Second, 5*time.Millisecond)
+
+	// Run 2 on the same -out does nothing at all.
+	stdout, _, err := runBatch(context.Background(), append(args, "-max-wait", "50ms")...)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), filepath.Join(out, journalName))
+	assert.Contains(t, err.Error(), "another run on the same -out")
+	assert.Empty(t, stdout)
+	assert.Equal(t, 3, demotest.RequestsTo(srv, "POST", "/generation"))
+	cancel()
+	require.Error(t, <-done)
+
+	// Two runs started at once on a new -out: three tasks, not six.
+	clock.step.Store(int64(time.Minute))
+	out2 := t.TempDir()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, _, err := runBatch(context.Background(), "-in", in, "-prompt", prompt, "-out", out2)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			assert.Contains(t, err.Error(), "another run on the same -out")
+		}
+	}
+	assert.Equal(t, 6, srv.SubmitCount(), "3 tasks in the first part, 3 in the second")
 }
 
 func TestFlags(t *testing.T) {
