@@ -38,12 +38,13 @@ type benchCase struct {
 }
 
 // benchCases are one small image, three small images, and three images of
-// almost 10 MiB each (PNG noise does not compress, so its size is real).
+// almost 10 MB each (9,987,233 bytes, just under MaxImageBytes; PNG noise
+// does not compress, so its size is real).
 func benchCases(b *testing.B) []benchCase {
 	small := imagetest.MustEncode(b, imageinfo.PNG, 512, 512)
 	var big [][]byte
 	for i := range 3 {
-		img, err := imagetest.NoisePNG(1840, 1840, uint64(i+1))
+		img, err := imagetest.NoisePNG(1824, 1824, uint64(i+1))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -280,3 +280,16 @@ func TestLoggerEvents(t *testing.T) {
 	assert.Contains(t, out, `"status":503`)
 	assert.Contains(t, out, `"path":"/vendors/alibaba/v1/qwen-image-edit-max/generation/task-1"`)
 }
+
+// TestZeroValueClientErrsInsteadOfPanicking checks that a Client not made
+// by NewClient reports that, rather than dereferencing nil.
+func TestZeroValueClientErrsInsteadOfPanicking(t *testing.T) {
+	for _, c := range []*Client{nil, new(Client)} {
+		_, err := c.Get(context.Background(), "task-1")
+		assert.ErrorContains(t, err, "NewClient")
+		_, err = c.WaitForResult(context.Background(), "task-1")
+		assert.ErrorContains(t, err, "NewClient")
+		_, err = c.Submit(context.Background(), &EditRequest{Images: []Image{ImageURL("https://x.test/a.png")}, Prompt: "p"})
+		assert.ErrorContains(t, err, "NewClient")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 )
@@ -20,9 +21,18 @@ import (
 // Download streams the image at a result URL into w and returns the bytes
 // written. The API key is sent only if the URL is on the API's own origin,
 // never to a result host. It fails if the answer is not an image or exceeds
-// the download cap (WithMaxDownloadSize), retries 5xx and network errors as
-// long as nothing was written to w yet, and reports an expired or unknown
-// URL (403/404; result URLs live 24 hours) as an error matching ErrResultExpired.
+// the download cap (WithMaxDownloadSize). It retries network errors and the
+// answers 408, 429, 500, 502, 503 and 504 (honouring Retry-After), but only
+// as long as nothing was written to w; other statuses fail at once, and an
+// expired or unknown URL (403/404; result URLs live 24 hours) gives an
+// error matching ErrResultExpired.
+//
+// Each attempt may take the per-attempt timeout (WithAttemptTimeout) plus
+// one second per 256 KiB of the download cap (5 min 20 s in all with the
+// defaults), so that the largest image the cap allows still arrives at
+// 256 KiB/s; an attempt that runs out of time gives an error matching
+// ErrAttemptTimeout. Errors and log records show a result URL without its
+// query, which holds the URL's signature: https://host/path?… .
 func (c *Client) Download(ctx context.Context, resultURL string, w io.Writer) (int64, error) {
 	n, _, err := c.download(ctx, resultURL, w)
 	return n, err
@@ -101,12 +111,12 @@ func createPart(dir, stem string) (*os.File, error) {
 func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (int64, string, error) {
 	u, err := url.Parse(resultURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, "", fmt.Errorf("qwenedit: download: %q is not an http(s) URL", resultURL)
+		return 0, "", fmt.Errorf("qwenedit: download: %q is not an http(s) URL", redactURLString(resultURL))
 	}
 	cw := &countingWriter{w: w}
 	var ctype string
-	ev := event{method: http.MethodGet, path: u.Path}
-	err = c.withRetries(ctx, ev, c.cfg.retry.attemptTimeout, func(actx context.Context, _ int) outcome {
+	ev := event{method: http.MethodGet, path: redactURL(u)}
+	err = c.withRetries(ctx, ev, c.downloadAttemptTimeout(), func(actx context.Context, _ int) outcome {
 		var o outcome
 		ctype, o = c.downloadAttempt(actx, ctx, u, cw)
 		if cw.n > 0 {
@@ -117,15 +127,22 @@ func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (i
 	return cw.n, ctype, err
 }
 
-func (c *Client) downloadAttempt(actx, parent context.Context, u *url.URL, w io.Writer) (string, outcome) {
+// downloadAttemptTimeout is the time one download attempt may take: the
+// per-attempt timeout plus 1 s per 256 KiB of the download cap, as a
+// submit gets 1 s per 256 KiB of its body.
+func (c *Client) downloadAttemptTimeout() time.Duration {
+	return c.cfg.retry.attemptTimeout + time.Duration(c.cfg.maxDownload/(256<<10))*time.Second
+}
+
+func (c *Client) downloadAttempt(actx, parent context.Context, u *url.URL, w *countingWriter) (string, outcome) {
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err)}
+		return "", outcome{err: downloadErr(parent, "", err)}
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err), retry: parent.Err() == nil, reason: "network"}
+		return "", outcome{err: downloadErr(parent, "", err), retry: parent.Err() == nil, reason: "network"}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -143,12 +160,53 @@ func (c *Client) downloadAttempt(actx, parent context.Context, u *url.URL, w io.
 	switch {
 	case n > c.cfg.maxDownload:
 		return "", outcome{err: fmt.Errorf("qwenedit: download: %w: more than %d bytes", ErrResponseTooLarge, c.cfg.maxDownload)}
+	case w.err != nil:
+		// The caller's writer failed, not the network: nothing to retry.
+		return "", outcome{err: fmt.Errorf("qwenedit: download: writing the image: %w", w.err)}
 	case err != nil:
-		return "", outcome{err: fmt.Errorf("qwenedit: download: %w", err), retry: parent.Err() == nil, reason: "response body"}
+		return "", outcome{err: downloadErr(parent, "reading the image: ", err), retry: parent.Err() == nil, reason: "response body"}
 	case resp.ContentLength >= 0 && n != resp.ContentLength:
 		return "", outcome{err: fmt.Errorf("qwenedit: download: got %d of %d bytes: %w", n, resp.ContentLength, io.ErrUnexpectedEOF), retry: true, reason: "short body"}
 	}
 	return ctype, outcome{}
+}
+
+// downloadErr names a failed download attempt without the URL's query
+// (its signature), and marks with ErrAttemptTimeout a deadline that was
+// the per-attempt timeout rather than the caller's.
+func downloadErr(parent context.Context, what string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = redactURLString(ue.URL) // the request's, or a redirect's
+	}
+	if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("qwenedit: download: %s%w: %w", what, ErrAttemptTimeout, err)
+	}
+	return fmt.Errorf("qwenedit: download: %s%w", what, err)
+}
+
+// redactURL is u without credentials, query and fragment; a removed query
+// shows as "?…". Result URLs are signed in their query.
+func redactURL(u *url.URL) string {
+	r := *u
+	r.RawQuery, r.ForceQuery, r.Fragment, r.RawFragment = "", false, "", ""
+	s := r.Redacted()
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?…"
+	}
+	return s
+}
+
+// redactURLString is redactURL for a string that may not parse: then
+// everything from the first '?' or '#' is cut.
+func redactURLString(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return redactURL(u)
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i] + "?…"
+	}
+	return raw
 }
 
 func downloadStatusFailure(resp *http.Response, u *url.URL, clk clock) outcome {
@@ -214,13 +272,19 @@ func safeFileName(id string) string {
 	return s
 }
 
+// countingWriter counts the bytes written to w and keeps w's error, so
+// that a failing destination is not mistaken for a failing download.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }

@@ -3,12 +3,20 @@ package qwenedit
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -171,3 +179,158 @@ func TestSaveImages(t *testing.T) {
 	_, err = c.SaveImages(context.Background(), &Task{}, dir)
 	assert.Error(t, err)
 }
+
+// TestDownloadAttemptTimeoutIsMarked: an attempt that runs out of its own
+// time matches ErrAttemptTimeout (and context.DeadlineExceeded), whether
+// the server stalls before its headers or in the middle of the body; the
+// caller's own deadline does not.
+func TestDownloadAttemptTimeoutIsMarked(t *testing.T) {
+	img := pngBytes(t, 64, 64)
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/body" {
+			w.Header().Set("Content-Type", "image/png")
+			w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+			_, _ = w.Write(img[:10])
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	})
+	// A cap under 256 KiB adds nothing to the attempt timeout.
+	c := loopbackClient(t, srv.URL, WithAttemptTimeout(150*time.Millisecond), WithMaxDownloadSize(100<<10), WithMaxRetries(0))
+	for _, path := range []string{"/headers", "/body"} {
+		_, err := c.Download(context.Background(), srv.URL+path+"?X-Signature=SECRET", io.Discard)
+		require.Error(t, err, path)
+		assert.ErrorIs(t, err, ErrAttemptTimeout, "%s: %v", path, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, path)
+		assert.NotContains(t, err.Error(), "SECRET")
+	}
+
+	c = loopbackClient(t, srv.URL, WithAttemptTimeout(time.Minute), WithMaxDownloadSize(100<<10), WithMaxRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err := c.Download(ctx, srv.URL+"/headers", io.Discard)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, ErrAttemptTimeout, "the caller's deadline is not the attempt timeout")
+}
+
+// TestDownloadAttemptTimeoutScalesWithTheCap: a download attempt gets the
+// attempt timeout plus 1 s per 256 KiB of WithMaxDownloadSize, so a slow
+// link does not fail the biggest image the cap allows.
+func TestDownloadAttemptTimeoutScalesWithTheCap(t *testing.T) {
+	for _, tc := range []struct {
+		base time.Duration
+		cap  int64
+		want time.Duration
+	}{
+		{2 * time.Minute, DefaultMaxDownloadSize, 2*time.Minute + 200*time.Second},
+		{time.Second, 256 << 10, 2 * time.Second},
+		{time.Second, 256<<10 - 1, time.Second},
+	} {
+		c := loopbackClient(t, "http://127.0.0.1:1", WithAttemptTimeout(tc.base), WithMaxDownloadSize(tc.cap))
+		assert.Equal(t, tc.want, c.downloadAttemptTimeout())
+	}
+
+	img := pngBytes(t, 64, 64)
+	srv := newAuthRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(img[:10])
+		w.(http.Flusher).Flush()
+		time.Sleep(400 * time.Millisecond) // a slow link
+		_, _ = w.Write(img[10:])
+	})
+	c := loopbackClient(t, srv.URL, WithAttemptTimeout(200*time.Millisecond), WithMaxDownloadSize(256<<10), WithMaxRetries(0))
+	var buf bytes.Buffer
+	_, err := c.Download(context.Background(), srv.URL+"/x.png", &buf)
+	require.NoError(t, err, "200 ms + 1 s for a 256 KiB cap")
+	assert.Equal(t, img, buf.Bytes())
+}
+
+// TestDownloadErrorsHideTheSignature: result URLs are signed in their
+// query; no error or log record may show it.
+func TestDownloadErrorsHideTheSignature(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/503":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case "/html":
+			w.Header().Set("Content-Type", "text/html")
+		case "/redirect":
+			http.Redirect(w, r, dead+"/moved.png?Signature=SECRET2", http.StatusFound)
+		}
+	})
+	c := loopbackClient(t, srv.URL, WithLogger(logger), WithMaxRetries(1))
+	const q = "?Expires=1767225600&OSSAccessKeyId=AK&Signature=SECRET"
+	for _, u := range []string{dead + "/r/0.png" + q, srv.URL + "/503" + q, srv.URL + "/html" + q, srv.URL + "/redirect" + q, "ftp://x.test/a.png" + q, "http://[::1" + q} {
+		_, err := c.Download(context.Background(), u, io.Discard)
+		require.Error(t, err, u)
+		assert.NotContains(t, err.Error(), "SECRET", u)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			assert.NotContains(t, ue.URL, "SECRET")
+			assert.Contains(t, ue.URL, "?…", "the query is replaced, not silently dropped")
+		}
+	}
+	_, err = c.Download(context.Background(), dead+"/r/0.png"+q, io.Discard)
+	assert.ErrorContains(t, err, dead+"/r/0.png?…", "scheme, host and path stay")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.NotContains(t, logs.String(), "SECRET")
+	assert.Contains(t, logs.String(), "/r/0.png?…")
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://h.test/a/b.png?Signature=s&x=1": "https://h.test/a/b.png?…",
+		"https://h.test/a/b.png":                 "https://h.test/a/b.png",
+		"https://h.test/a/b.png#frag":            "https://h.test/a/b.png",
+		"https://u:pw@h.test/a.png?s=1":          "https://u:xxxxx@h.test/a.png?…",
+		"https://h.test/a.png?":                  "https://h.test/a.png?…",
+		"http://[::1?s=SECRET":                   "http://[::1?…",
+		"no query at all %zz":                    "no query at all %zz",
+	} {
+		assert.Equal(t, want, redactURLString(in), in)
+	}
+}
+
+// TestDownloadWriterFailureIsNotRetried: a destination that fails is the
+// caller's problem, not the network's.
+func TestDownloadWriterFailureIsNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		servePNG(pngBytes(t, 64, 64))(w, r)
+	})
+	full := errors.New("disk full")
+	_, err := loopbackClient(t, srv.URL).Download(context.Background(), srv.URL+"/x.png", failingWriter{full})
+	assert.ErrorIs(t, err, full)
+	assert.Equal(t, int32(1), calls.Load())
+}
+
+type failingWriter struct{ err error }
+
+func (f failingWriter) Write([]byte) (int, error) { return 0, f.err }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,10 @@ func (img Image) prepare(checkPixels bool) (preparedImage, error) {
 		if err != nil {
 			return preparedImage{}, err
 		}
+		if len(data) > MaxImageBytes {
+			// Only MaxImageBytes+1 bytes were read: the size is unknown.
+			return preparedImage{}, fmt.Errorf("has more than %s bytes, at most %s is allowed (the reader was not read further)", groupDigits(MaxImageBytes), imageLimit)
+		}
 		return prepareBytes(data, checkPixels)
 	default:
 		return prepareBytes(img.src.data, checkPixels)
@@ -129,7 +134,7 @@ func (s *imageSource) readAll() ([]byte, error) {
 	s.readOnce.Do(func() {
 		data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
 		if err != nil {
-			s.readErr = fmt.Errorf("reading the image: %w", err)
+			s.readErr = fmt.Errorf("reading the image from its io.Reader failed: %w", err)
 			return
 		}
 		s.data = data
@@ -139,12 +144,12 @@ func (s *imageSource) readAll() ([]byte, error) {
 }
 
 func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {
-	info, err := inspect(bytes.NewReader(data), int64(len(data)), checkPixels)
+	format, err := inspect(bytes.NewReader(data), int64(len(data)), checkPixels)
 	if err != nil {
 		return preparedImage{}, err
 	}
 	src := &streambody.Source{
-		MediaType: info.Format.MIME(),
+		MediaType: format.MIME(),
 		Size:      int64(len(data)),
 		Open:      func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
 	}
@@ -164,13 +169,13 @@ func prepareFile(path string, checkPixels bool) (preparedImage, error) {
 	if !st.Mode().IsRegular() {
 		return preparedImage{}, fmt.Errorf("%q is not a regular file", path)
 	}
-	info, err := inspect(f, st.Size(), checkPixels)
+	format, err := inspect(f, st.Size(), checkPixels)
 	if err != nil {
 		return preparedImage{}, fmt.Errorf("%q %w", path, err)
 	}
 	size, modTime := st.Size(), st.ModTime()
 	src := &streambody.Source{
-		MediaType: info.Format.MIME(),
+		MediaType: format.MIME(),
 		Size:      size,
 		Open:      func() (io.ReadCloser, error) { return openUnchanged(path, size, modTime) },
 	}
@@ -195,33 +200,61 @@ func openUnchanged(path string, size int64, modTime time.Time) (io.ReadCloser, e
 	return f, nil
 }
 
-// inspect checks format, byte size and (optionally) pixel dimensions.
-func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Info, error) {
+// inspect checks the format (by its magic bytes), the byte size and, when
+// checkPixels is set, the pixel dimensions read from the header. Without
+// the pixel check no header is parsed at all: a valid image of a variant
+// the Go decoders do not support (16-bit or RLE BMP, YCbCr TIFF, 12-bit or
+// arithmetic-coded JPEG, ...) must not be refused over a check the caller
+// turned off.
+func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Format, error) {
 	if size == 0 {
-		return imageinfo.Info{}, errors.New("is empty")
+		return "", errors.New("is empty")
 	}
 	if size > MaxImageBytes {
-		return imageinfo.Info{}, fmt.Errorf("is %s, at most %s (10 MiB) is allowed", byteCount(size), byteCount(MaxImageBytes))
+		return "", fmt.Errorf("is %s bytes, at most %s is allowed", groupDigits(size), imageLimit)
+	}
+	if !checkPixels {
+		f, err := imageinfo.SniffAt(r)
+		if err != nil {
+			return "", errUnknownFormat
+		}
+		return f, nil
 	}
 	info, err := imageinfo.Inspect(r, size)
 	switch {
 	case errors.Is(err, imageinfo.ErrUnknownFormat):
-		return info, errors.New("is not a supported image format (JPEG, PNG, BMP, TIFF, WEBP, or GIF, first frame only), judged by its first bytes")
+		return "", errUnknownFormat
+	case errors.Is(err, imageinfo.ErrUnsupportedVariant):
+		why := strings.TrimPrefix(err.Error(), imageinfo.ErrUnsupportedVariant.Error()+": ")
+		return "", fmt.Errorf("is a %s variant that Go's decoder does not support (%s), so its width and height "+
+			"cannot be read from its header; a Client made with WithPixelCheck(false) sends it without the pixel check",
+			strings.ToUpper(string(info.Format)), why)
 	case err != nil:
-		return info, fmt.Errorf("has a broken image header: %w", err)
-	}
-	if !checkPixels {
-		return info, nil
+		return "", fmt.Errorf("has a broken image header: %w", err)
 	}
 	if bad := func(v int) bool { return v < MinImageSide || v > MaxImageSide }; bad(info.Width) || bad(info.Height) {
-		return info, fmt.Errorf("is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, MinImageSide, MaxImageSide)
+		return "", fmt.Errorf("is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, MinImageSide, MaxImageSide)
 	}
-	return info, nil
+	return info.Format, nil
 }
 
-func byteCount(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d bytes", n)
+var errUnknownFormat = errors.New("is not a supported image format (JPEG, PNG, BMP, TIFF, WEBP, or GIF, first frame only), judged by its first bytes")
+
+// imageLimit is MaxImageBytes as messages give it.
+var imageLimit = "10 MB (" + groupDigits(MaxImageBytes) + " bytes)"
+
+// groupDigits writes n with thousands separators: 10,000,000.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return s // sizes are never negative
 	}
-	return fmt.Sprintf("%.2f MiB (%d bytes)", float64(n)/(1<<20), n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -3,8 +3,12 @@ package qwenedit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,14 +93,30 @@ func padded(t *testing.T, size int) []byte {
 	return append(data, make([]byte, size-len(data))...)
 }
 
+// TestByteSizeLimit: the vendor's "no larger than 10 MB" is read as
+// 10,000,000 bytes, not 10 MiB: an image the server might refuse is
+// refused before a paid call.
 func TestByteSizeLimit(t *testing.T) {
-	assert.Empty(t, imageProblem(t, ImageBytes(padded(t, MaxImageBytes))))
-	assert.Contains(t, imageProblem(t, ImageBytes(padded(t, MaxImageBytes+1))), "at most 10.00 MiB")
-	assert.Contains(t, imageProblem(t, ImageReader(bytes.NewReader(padded(t, MaxImageBytes+1)))), "at most 10.00 MiB")
+	const limitMsg = "at most 10 MB (10,000,000 bytes) is allowed"
+	assert.Equal(t, 10_000_000, MaxImageBytes)
+	assert.Empty(t, imageProblem(t, ImageBytes(padded(t, 10_000_000))))
+	assert.Equal(t, "is 10,000,001 bytes, "+limitMsg, imageProblem(t, ImageBytes(padded(t, 10_000_001))))
+	assert.Equal(t, "is 10,485,760 bytes, "+limitMsg, imageProblem(t, ImageBytes(padded(t, 10<<20))), "10 MiB is over 10 MB")
+	assert.Contains(t, imageProblem(t, ImageReader(bytes.NewReader(padded(t, 10_000_001)))), "has more than 10,000,000 bytes, "+limitMsg)
+	assert.Contains(t, imageProblem(t, ImageReader(bytes.NewReader(padded(t, 10<<20)))), limitMsg)
+	assert.Empty(t, imageProblem(t, ImageReader(bytes.NewReader(padded(t, 10_000_000)))))
 
 	path := filepath.Join(t.TempDir(), "big.png")
-	require.NoError(t, os.WriteFile(path, padded(t, MaxImageBytes+1), 0o600))
-	assert.Contains(t, imageProblem(t, ImageFile(path)), "at most 10.00 MiB")
+	require.NoError(t, os.WriteFile(path, padded(t, 10<<20), 0o600))
+	assert.Contains(t, imageProblem(t, ImageFile(path)), "is 10,485,760 bytes, "+limitMsg)
+	require.NoError(t, os.WriteFile(path, padded(t, 10_000_000), 0o600))
+	assert.Empty(t, imageProblem(t, ImageFile(path)))
+}
+
+func TestGroupDigits(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 123456: "123,456", 1234567: "1,234,567", 10_000_000: "10,000,000"} {
+		assert.Equal(t, want, groupDigits(n))
+	}
 }
 
 func TestBrokenImages(t *testing.T) {
@@ -153,4 +173,111 @@ func TestImageString(t *testing.T) {
 	assert.Equal(t, "ImageBytes(3 bytes)", ImageBytes([]byte("abc")).String())
 	assert.True(t, strings.HasPrefix(ImageFile("a.png").String(), "ImageFile("))
 	assert.Equal(t, "Image(zero)", Image{}.String())
+}
+
+// TestSourceFailureReachesTheCaller: a local image that fails during the
+// upload (removed or changed after validation) comes back from the client
+// as a *streambody.SourceError with its cause, over HTTP/1.1 and HTTP/2,
+// so that it can be told from a network error.
+func TestSourceFailureReachesTheCaller(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				return
+			}
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, pendingJS)
+		}))
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithHTTPClient(srv.Client()), WithMaxRetries(0))
+		require.NoError(t, err)
+
+		data := append(pngBytes(t, 400, 400), make([]byte, 1<<20)...) // streamed, not sent from memory
+		for _, change := range []string{"remove", "shrink"} {
+			path := filepath.Join(t.TempDir(), "a.png")
+			require.NoError(t, os.WriteFile(path, data, 0o600))
+			body, err := c.buildBody(&EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
+			require.NoError(t, err)
+			if change == "remove" {
+				require.NoError(t, os.Remove(path))
+			} else {
+				require.NoError(t, os.WriteFile(path, data[:len(data)-10], 0o600))
+			}
+			_, err = c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+			var se *streambody.SourceError
+			require.ErrorAs(t, err, &se, "h2=%v %s: %v", h2, change, err)
+			assert.Equal(t, 0, se.Part)
+			if change == "remove" {
+				assert.ErrorIs(t, err, fs.ErrNotExist)
+			} else {
+				assert.ErrorIs(t, err, streambody.ErrSourceChanged)
+			}
+		}
+	}
+}
+
+// bmp16 is a valid 16-bit (RGB555, BI_RGB) BMP, as many tools write it;
+// x/image/bmp cannot decode it.
+func bmp16(w, h int) []byte {
+	row := (w*2 + 3) &^ 3
+	b := make([]byte, 54+row*h)
+	copy(b, "BM")
+	binary.LittleEndian.PutUint32(b[2:], uint32(len(b)))
+	binary.LittleEndian.PutUint32(b[10:], 54)
+	binary.LittleEndian.PutUint32(b[14:], 40)
+	binary.LittleEndian.PutUint32(b[18:], uint32(w))
+	binary.LittleEndian.PutUint32(b[22:], uint32(h))
+	binary.LittleEndian.PutUint16(b[26:], 1)
+	binary.LittleEndian.PutUint16(b[28:], 16)
+	return b
+}
+
+// TestValidImagesOfUnsupportedVariants: an image the Go decoders cannot
+// decode is not "broken": its size is read from the header when the pixel
+// check is on, and nothing but the format and byte size is checked when
+// it is off.
+func TestValidImagesOfUnsupportedVariants(t *testing.T) {
+	jpg := imagetest.MustEncode(t, imageinfo.JPEG, 640, 480)
+	sof := bytes.Index(jpg, []byte{0xFF, 0xC0})
+	require.Positive(t, sof)
+	jpeg12 := bytes.Clone(jpg)
+	copy(jpeg12[sof+1:], []byte{0xC1, 0, 17, 12}) // SOF1, 12-bit samples
+	oddPNG := bytes.Clone(pngBytes(t, 500, 500))
+	oddPNG[26] = 1 // an IHDR compression method Go's decoder does not support
+
+	off, _, _ := mockClient(t, WithPixelCheck(false))
+	on, _, _ := mockClient(t)
+	for name, data := range map[string][]byte{"16-bit BMP": bmp16(512, 512), "12-bit JPEG": jpeg12, "odd PNG": oddPNG} {
+		_, err := off.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		assert.NoError(t, err, "%s, WithPixelCheck(false)", name)
+	}
+	for name, data := range map[string][]byte{"16-bit BMP": bmp16(512, 512), "12-bit JPEG": jpeg12} {
+		_, err := on.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		assert.NoError(t, err, "%s, pixel check on: the size comes from the header", name)
+	}
+	assert.Equal(t, "is 100×100 pixels, width and height must be 384 to 3072", imageProblem(t, ImageBytes(bmp16(100, 100))))
+	msg := imageProblem(t, ImageBytes(oddPNG))
+	assert.Contains(t, msg, "is a PNG variant that Go's decoder does not support (png: unsupported feature: compression method), so its width and height cannot be read from its header")
+	assert.Contains(t, msg, "WithPixelCheck(false)")
+
+	img, err := ImageBytes(bmp16(512, 512)).prepare(false)
+	require.NoError(t, err)
+	assert.Equal(t, "image/bmp", img.part.Inline.MediaType)
+}
+
+// TestNoPixelCheckSniffsOnly: with the pixel check off no header is parsed:
+// the format comes from the magic bytes, and the byte size is checked.
+func TestNoPixelCheckSniffsOnly(t *testing.T) {
+	c, _, _ := mockClient(t, WithPixelCheck(false))
+	build := func(data []byte) error {
+		_, err := c.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		return err
+	}
+	png := pngBytes(t, 500, 500)
+	assert.NoError(t, build(png[:20]), "a header the decoder cannot read is not checked")
+	assert.ErrorIs(t, build([]byte("GIF8 not quite")), ErrInvalidRequest)
+	assert.ErrorIs(t, build(nil), ErrInvalidRequest)
+	assert.ErrorIs(t, build(padded(t, MaxImageBytes+1)), ErrInvalidRequest)
 }

@@ -51,9 +51,13 @@ const (
 	MaxSeed                 = 2147483647
 	MinSizeSide             = 512 // output width and height, pixels
 	MaxSizeSide             = 2048
-	MaxImageBytes           = 10 << 20 // 10 MiB per input image
-	MinImageSide            = 384      // input width and height, pixels
-	MaxImageSide            = 3072
+	// MaxImageBytes is the largest input image, in raw bytes before base64:
+	// the vendor says "no larger than 10 MB", read conservatively as
+	// 10,000,000 bytes rather than 10 MiB (10,485,760), so that an image
+	// the server might refuse is refused locally, before a paid call.
+	MaxImageBytes = 10_000_000
+	MinImageSide  = 384 // input width and height, pixels
+	MaxImageSide  = 3072
 	// DefaultMaxDownloadSize caps one downloaded result image.
 	DefaultMaxDownloadSize = 50 << 20
 )
@@ -197,13 +201,26 @@ func (r *EditRequest) checkFields() []FieldError {
 	return p
 }
 
+// maxImagesChecked bounds how many images checkImages inspects when there
+// are too many: enough to list every problem of a request that is one or
+// two images over, without reading a whole directory someone passed by mistake.
+const maxImagesChecked = 10
+
+// checkImages checks the number of images and each image, so that all
+// problems are listed at once: a wrong count does not hide a broken image
+// (of too many, the first maxImagesChecked are checked).
 func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldError) {
-	if n := len(r.Images); n < MinImages || n > MaxImages {
-		return nil, []FieldError{{Field: "images", Message: fmt.Sprintf("has %d images, must have %d to %d", n, MinImages, MaxImages)}}
-	}
 	var problems []FieldError
-	prepared := make([]preparedImage, len(r.Images))
-	for i, img := range r.Images {
+	n := len(r.Images)
+	if n < MinImages || n > MaxImages {
+		msg := fmt.Sprintf("has %d images, must have %d to %d", n, MinImages, MaxImages)
+		if n > maxImagesChecked {
+			msg += fmt.Sprintf(" (only the first %d were checked)", maxImagesChecked)
+		}
+		problems = append(problems, FieldError{Field: "images", Message: msg})
+	}
+	prepared := make([]preparedImage, min(n, maxImagesChecked))
+	for i, img := range r.Images[:len(prepared)] {
 		field := fmt.Sprintf("images[%d]", i)
 		p, err := img.prepare(checkPixels)
 		if err != nil {
@@ -212,7 +229,10 @@ func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldErr
 		}
 		prepared[i] = p
 	}
-	return prepared, problems
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return prepared, nil
 }
 
 // wireRequest is the JSON body without "images", which the streaming body

@@ -204,3 +204,28 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateChecksImagesDespiteAWrongCount: "all problems at once" holds
+// when the number of images is wrong too: each image is still checked (of
+// too many, the first 10).
+func TestValidateChecksImagesDespiteAWrongCount(t *testing.T) {
+	good := ImageURL("https://example.com/a.png")
+	bad := ImageBytes([]byte("not an image"))
+	r := &EditRequest{Images: []Image{good, bad, good, ImageURL("ftp://x")}, Prompt: "p"}
+	ps := problems(t, r.Validate())
+	assert.Equal(t, []string{"images", "images[1]", "images[3]"}, fields(ps))
+	assert.Equal(t, "has 4 images, must have 1 to 3", ps[0].Message)
+	assert.Contains(t, ps[1].Message, "not a supported image format")
+
+	many := make([]Image, 12)
+	for i := range many {
+		many[i] = bad
+	}
+	ps = problems(t, (&EditRequest{Images: many, Prompt: "p"}).Validate())
+	require.Len(t, ps, 1+10)
+	assert.Equal(t, "has 12 images, must have 1 to 3 (only the first 10 were checked)", ps[0].Message)
+	assert.Equal(t, "images[9]", ps[10].Field)
+
+	ps = problems(t, (&EditRequest{Prompt: "p"}).Validate())
+	assert.Equal(t, []string{"images"}, fields(ps))
+}

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
 )
@@ -47,16 +50,21 @@ func (s TaskStatus) is(t TaskStatus) bool {
 type TaskInfo struct {
 	ID     string     `json:"id"`
 	Status TaskStatus `json:"status"`
-	// CreatedAt and UpdatedAt are zero when absent or unparseable.
+	// CreatedAt and UpdatedAt are read from RFC 3339 strings or Unix times
+	// (in seconds, milliseconds, microseconds or nanoseconds, told apart by
+	// magnitude); they are zero when absent or unreadable.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Error is set when Status is failed.
 	Error *TaskError `json:"error,omitempty"`
 }
 
-// UnmarshalJSON accepts RFC 3339 timestamps with or without fractional
-// seconds or a zone; a timestamp it cannot read becomes the zero time rather
-// than losing the task (and its result URLs) over a cosmetic field.
+// UnmarshalJSON reads task_info as leniently as decodeTask does: only the
+// id must be readable. A status that is not a string becomes "", a
+// timestamp that is neither an RFC 3339 string nor a Unix time becomes
+// the zero time, and an error that is neither an
+// object nor a string becomes nil, rather than losing the task (and its
+// result URLs) over a cosmetic field.
 func (t *TaskInfo) UnmarshalJSON(b []byte) error {
 	var w wireTaskInfo
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -68,44 +76,76 @@ func (t *TaskInfo) UnmarshalJSON(b []byte) error {
 
 // wireTaskInfo is task_info as sent. decodeTask reads it in the same pass
 // as the envelope, rather than through TaskInfo.UnmarshalJSON, which would
-// scan the object a second time.
+// scan the object a second time. Every field but the id is of a lenient
+// type whose UnmarshalJSON never fails: an unexpected JSON type in a
+// cosmetic field must not cost the caller the task's ID (after a Submit,
+// that is a paid task nobody can find).
 type wireTaskInfo struct {
-	ID        taskID     `json:"id"`
-	Status    string     `json:"status"`
-	CreatedAt string     `json:"created_at"`
-	UpdatedAt string     `json:"updated_at"`
-	Error     *TaskError `json:"error"`
+	ID        taskID        `json:"id"`
+	Status    lenientString `json:"status"`
+	CreatedAt lenientTime   `json:"created_at"`
+	UpdatedAt lenientTime   `json:"updated_at"`
+	Error     lenientError  `json:"error"`
 }
 
 func (w *wireTaskInfo) info() TaskInfo {
 	return TaskInfo{
 		ID:        string(w.ID),
 		Status:    TaskStatus(w.Status),
-		CreatedAt: parseTimestamp(w.CreatedAt),
-		UpdatedAt: parseTimestamp(w.UpdatedAt),
-		Error:     w.Error,
+		CreatedAt: w.CreatedAt.t,
+		UpdatedAt: w.UpdatedAt.t,
+		Error:     w.Error.e,
 	}
 }
 
 // taskID accepts the documented string ID and, defensively, a number.
+// Anything else fails the decoding: without its ID a task is lost.
 type taskID string
 
 func (id *taskID) UnmarshalJSON(raw []byte) error {
-	if string(raw) == "null" {
-		*id = ""
-		return nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonStringValue(raw); ok {
 		*id = taskID(s)
 		return nil
 	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		*id = taskID(n.String())
+	switch jsonKind(raw) {
+	case 'n':
+		*id = ""
+		return nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// encoding/json has checked the syntax: the literal is the number.
+		*id = taskID(bytes.TrimSpace(raw))
 		return nil
 	}
 	return fmt.Errorf("task id: want a string, got %s", raw)
+}
+
+// lenientString is a string field that is "" when the value is not a string.
+type lenientString string
+
+func (s *lenientString) UnmarshalJSON(raw []byte) error {
+	v, _ := jsonStringValue(raw)
+	*s = lenientString(v)
+	return nil
+}
+
+// lenientTime is a timestamp: an RFC 3339 string (with or without
+// fractional seconds or a zone, "T" or a space), or a Unix time as a
+// number (or numeric string) of seconds, milliseconds, microseconds or
+// nanoseconds, told apart by magnitude. Anything else, and 0, is the zero
+// time.
+type lenientTime struct{ t time.Time }
+
+func (lt *lenientTime) UnmarshalJSON(raw []byte) error {
+	lt.t = time.Time{}
+	if s, ok := jsonStringValue(raw); ok {
+		if t, ok := parseTimestamp(s); ok {
+			lt.t = t
+			return nil
+		}
+		raw = []byte(strings.TrimSpace(s))
+	}
+	lt.t = unixTimestamp(raw)
+	return nil
 }
 
 var timestampLayouts = []string{
@@ -115,14 +155,106 @@ var timestampLayouts = []string{
 	"2006-01-02 15:04:05.999999999",
 }
 
-func parseTimestamp(s string) time.Time {
+func parseTimestamp(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return time.Time{}, false
+	}
 	for _, layout := range timestampLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t
+			return t, true
 		}
 	}
-	return time.Time{}
+	return time.Time{}, false
+}
+
+// unixTimestamp reads a Unix time from a JSON number. Its unit is guessed
+// from its magnitude: below 1e11 seconds (until the year 5138), below 1e14
+// milliseconds, below 1e17 microseconds, else nanoseconds. Zero, negative
+// and unreadable values give the zero time.
+func unixTimestamp(num []byte) time.Time {
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || !(f > 0 && f < 9.2e18) { // also NaN and ±Inf
+		return time.Time{}
+	}
+	var ns float64
+	switch {
+	case f < 1e11:
+		ns = f * 1e9
+	case f < 1e14:
+		ns = f * 1e6
+	case f < 1e17:
+		ns = f * 1e3
+	default:
+		ns = f
+	}
+	if ns >= math.MaxInt64 {
+		return time.Time{}
+	}
+	if i, err := strconv.ParseInt(string(num), 10, 64); err == nil && f >= 1e17 {
+		return time.Unix(0, i).UTC() // exact, beyond float64's 53 bits
+	}
+	return time.Unix(0, int64(ns)).UTC()
+}
+
+// lenientError is task_info.error (or the envelope's error): an object
+// (see TaskError.UnmarshalJSON) or a bare string, the detail. Any other
+// value, an empty string and null are no error.
+type lenientError struct{ e *TaskError }
+
+func (le *lenientError) UnmarshalJSON(raw []byte) error {
+	le.e = nil
+	switch jsonKind(raw) {
+	case '{':
+		var te TaskError
+		if te.UnmarshalJSON(raw) == nil {
+			le.e = &te
+		}
+	case '"':
+		if s, ok := jsonStringValue(raw); ok && strings.TrimSpace(s) != "" {
+			le.e = &TaskError{Detail: strings.TrimSpace(s)}
+		}
+	}
+	return nil
+}
+
+// jsonKind is the first byte of a JSON value: '"', '{', '[', 't', 'f', 'n',
+// '-' or a digit; 0 for nothing.
+func jsonKind(raw []byte) byte {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// jsonStringValue decodes a JSON string value; ok is false for any other
+// value. A string without escapes or non-ASCII bytes, the usual case, is
+// taken as it is, without a second scan.
+func jsonStringValue(raw []byte) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	plain := true
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < ' ' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // TaskError is why a task failed: task_info.error.
@@ -136,8 +268,7 @@ type TaskError struct {
 // UnmarshalJSON reads "code" or "error_code" (a number or a numeric string),
 // "message" as a fallback for "detail", and a bare string as the detail.
 func (e *TaskError) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
+	if s, ok := jsonStringValue(b); ok {
 		*e = TaskError{Detail: s}
 		return nil
 	}
@@ -171,37 +302,128 @@ type Task struct {
 	Images []string
 }
 
-// taskEnvelope is the wire shape of both answers.
+// taskEnvelope is the wire shape of both answers. Only task_info (an
+// object) and its id are required; the other fields are lenient and never
+// fail the decoding.
 type taskEnvelope struct {
-	TaskInfo *wireTaskInfo   `json:"task_info"`
-	Images   resultURLs      `json:"images"`
-	Error    json.RawMessage `json:"error"`
+	TaskInfo *wireTaskInfo `json:"task_info"`
+	Images   resultURLs    `json:"images"`
+	Error    lenientError  `json:"error"`
 }
 
-// resultURLs accepts an array of URLs or a single URL string.
+// resultURLs accepts a list of URLs, a single URL string, or a list of
+// objects with a "url" field (mixed lists too). Items it cannot read (other
+// types, objects without a url, empty strings in a mixed list) are skipped;
+// any other value is no images.
 type resultURLs []string
 
 func (r *resultURLs) UnmarshalJSON(b []byte) error {
-	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '"' {
-		var one string
-		if err := json.Unmarshal(t, &one); err != nil {
-			return fmt.Errorf("images: %w", err)
-		}
-		if one != "" {
+	*r = nil
+	switch jsonKind(b) {
+	case '"':
+		if one, ok := jsonStringValue(b); ok && one != "" {
 			*r = resultURLs{one}
 		}
-		return nil
+	case '[':
+		if many, ok := plainStringList(b); ok {
+			*r = many
+			return nil
+		}
+		var many []string
+		if json.Unmarshal(b, &many) == nil {
+			*r = many
+			return nil
+		}
+		var items []json.RawMessage
+		if json.Unmarshal(b, &items) != nil {
+			return nil
+		}
+		for _, item := range items {
+			if u := resultURL(item); u != "" {
+				*r = append(*r, u)
+			}
+		}
 	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("images: want a list of URLs: %w", err)
-	}
-	*r = many
 	return nil
 }
 
-// decodeTask parses a task answer; anything but the documented shape is
-// ErrUnexpectedResponse.
+// plainStringList reads a JSON list of strings without escapes or
+// non-ASCII bytes (the URLs of a task answer) without a second scan by
+// encoding/json; ok is false for anything else. raw has been checked to be
+// valid JSON by the caller's decoder.
+func plainStringList(raw []byte) (list []string, ok bool) {
+	i := 0
+	next := func() byte { // the next non-space byte, 0 at the end
+		for ; i < len(raw); i++ {
+			if c := raw[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+				return c
+			}
+		}
+		return 0
+	}
+	if next() != '[' {
+		return nil, false
+	}
+	i++
+	list = []string{}
+	end := len(bytes.TrimRight(raw, " \t\r\n")) - 1 // where the closing ']' must be
+	if next() == ']' {
+		if i != end {
+			return nil, false
+		}
+		return list, true
+	}
+	for {
+		if next() != '"' {
+			return nil, false
+		}
+		start := i + 1
+		for i = start; i < len(raw) && raw[i] != '"'; i++ {
+			if c := raw[i]; c == '\\' || c < ' ' || c >= utf8.RuneSelf {
+				return nil, false
+			}
+		}
+		if i == len(raw) {
+			return nil, false
+		}
+		list = append(list, string(raw[start:i]))
+		i++
+		switch next() {
+		case ',':
+			i++
+		case ']':
+			if i != end {
+				return nil, false
+			}
+			return list, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// resultURL reads one item of a mixed images list: a string or {"url": "..."}.
+func resultURL(item json.RawMessage) string {
+	if s, ok := jsonStringValue(item); ok {
+		return s
+	}
+	if jsonKind(item) != '{' {
+		return ""
+	}
+	var obj struct {
+		URL json.RawMessage `json:"url"`
+	}
+	if json.Unmarshal(item, &obj) != nil {
+		return ""
+	}
+	s, _ := jsonStringValue(obj.URL)
+	return s
+}
+
+// decodeTask parses a task answer in one pass. Only a body that is not a
+// JSON object, has no task_info object, or no usable task id is
+// ErrUnexpectedResponse; any other field of an unexpected type is dropped
+// (see wireTaskInfo), so that a task the server created is never lost.
 func decodeTask(body []byte) (*Task, error) {
 	var env taskEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -214,12 +436,9 @@ func decodeTask(body []byte) (*Task, error) {
 		return nil, fmt.Errorf("%w: task_info has no id", ErrUnexpectedResponse)
 	}
 	t := &Task{TaskInfo: env.TaskInfo.info(), Images: env.Images}
-	if t.Status.IsFailure() && t.Error == nil && len(env.Error) > 0 {
+	if t.Status.IsFailure() && t.Error == nil {
 		// Tolerate an error object beside task_info instead of inside it.
-		var te TaskError
-		if json.Unmarshal(env.Error, &te) == nil {
-			t.Error = &te
-		}
+		t.Error = env.Error.e
 	}
 	return t, nil
 }
@@ -251,6 +470,9 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 
 // buildBody validates req and builds the streaming JSON body.
 func (c *Client) buildBody(req *EditRequest) (*streambody.Body, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
 	images, err := req.check(c.cfg.pixelCheck)
 	if err != nil {
 		return nil, err
@@ -288,6 +510,9 @@ func (c *Client) Get(ctx context.Context, taskID string) (*Task, error) {
 // taskPath is the submit path plus the escaped ID; an ID that could change
 // the path's meaning is refused before any request.
 func (c *Client) taskPath(taskID string) (string, error) {
+	if err := c.ready(); err != nil {
+		return "", err
+	}
 	id := strings.TrimSpace(taskID)
 	if id == "" || id == "." || id == ".." {
 		return "", &ValidationError{Problems: []FieldError{{Field: "task_id", Message: fmt.Sprintf("%q is not a task ID", taskID)}}}

@@ -1,6 +1,9 @@
 package qwenedit
 
 import (
+	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,8 +70,93 @@ func TestDecodeTaskShapes(t *testing.T) {
 	}
 }
 
+// TestDecodeTaskKeepsTheIDDespiteOddFields: a field of an unexpected JSON
+// type must not cost the task: after a Submit that would be a paid task
+// nobody can find (an *AmbiguousSubmitError without its ID).
+func TestDecodeTaskKeepsTheIDDespiteOddFields(t *testing.T) {
+	unix := time.Unix(1767225600, 0)
+	cases := []struct {
+		name    string
+		body    string
+		status  TaskStatus
+		images  []string
+		err     *TaskError
+		created time.Time
+	}{
+		{"unix seconds", `{"task_info":{"id":"t-123","status":"pending","created_at":1767225600}}`, StatusPending, nil, nil, unix},
+		{"unix millis", `{"task_info":{"id":"t-123","status":"pending","created_at":1767225600000}}`, StatusPending, nil, nil, unix},
+		{"unix micros", `{"task_info":{"id":"t-123","status":"pending","created_at":1767225600000000}}`, StatusPending, nil, nil, unix},
+		{"unix nanos", `{"task_info":{"id":"t-123","status":"pending","created_at":1767225600000000001}}`, StatusPending, nil, nil, unix.Add(1)},
+		{"negative", `{"task_info":{"id":"t-123","status":"pending","created_at":-5}}`, StatusPending, nil, nil, time.Time{}},
+		{"huge", `{"task_info":{"id":"t-123","status":"pending","created_at":1e300}}`, StatusPending, nil, nil, time.Time{}},
+		{"seconds past 2262", `{"task_info":{"id":"t-123","status":"pending","created_at":99999999999}}`, StatusPending, nil, nil, time.Time{}},
+		{"fractional seconds", `{"task_info":{"id":"t-123","status":"pending","created_at":1767225600.5}}`, StatusPending, nil, nil, unix.Add(500 * time.Millisecond)},
+		{"unix seconds as a string", `{"task_info":{"id":"t-123","status":"pending","created_at":"1767225600"}}`, StatusPending, nil, nil, unix},
+		{"zero timestamp", `{"task_info":{"id":"t-123","status":"pending","created_at":0}}`, StatusPending, nil, nil, time.Time{}},
+		{"timestamp object", `{"task_info":{"id":"t-123","status":"pending","created_at":{"s":1},"updated_at":[1]}}`, StatusPending, nil, nil, time.Time{}},
+		{"timestamp bool", `{"task_info":{"id":"t-123","status":"pending","created_at":true}}`, StatusPending, nil, nil, time.Time{}},
+		{"error 0", `{"task_info":{"id":"t-123","status":"pending","error":0}}`, StatusPending, nil, nil, time.Time{}},
+		{"error list", `{"task_info":{"id":"t-123","status":"failed","error":["x"]}}`, StatusFailed, nil, nil, time.Time{}},
+		{"error empty string", `{"task_info":{"id":"t-123","status":"failed","error":" "}}`, StatusFailed, nil, nil, time.Time{}},
+		{"error 0 beside a failed task_info", `{"task_info":{"id":"t-123","status":"failed"},"error":0}`, StatusFailed, nil, nil, time.Time{}},
+		{"status number", `{"task_info":{"id":"t-123","status":2}}`, "", nil, nil, time.Time{}},
+		{"status object", `{"task_info":{"id":"t-123","status":{"name":"done"}}}`, "", nil, nil, time.Time{}},
+		{"escaped status", `{"task_info":{"id":"t-123","status":"comp\u006ceted"}}`, StatusCompleted, nil, nil, time.Time{}},
+		{"images as objects", `{"task_info":{"id":"t-123","status":"completed"},"images":[{"url":"u1"},{"url":"u2","width":1024}]}`, StatusCompleted, []string{"u1", "u2"}, nil, time.Time{}},
+		{"images mixed", `{"task_info":{"id":"t-123","status":"completed"},"images":["u1",{"url":"u2"},1,{"uri":"x"},{"url":3},null]}`, StatusCompleted, []string{"u1", "u2"}, nil, time.Time{}},
+		{"images numbers", `{"task_info":{"id":"a"},"images":[1]}`, "", nil, nil, time.Time{}},
+		{"images object", `{"task_info":{"id":"t-123","status":"completed"},"images":{"url":"u1"}}`, StatusCompleted, nil, nil, time.Time{}},
+		{"images number", `{"task_info":{"id":"t-123","status":"completed"},"images":7}`, StatusCompleted, nil, nil, time.Time{}},
+		{"images null", `{"task_info":{"id":"t-123","status":"completed"},"images":null}`, StatusCompleted, nil, nil, time.Time{}},
+		{"error beside, odd fields inside", `{"task_info":{"id":"t-123","status":"failed","error":false},"error":{"code":"7","detail":"D"}}`, StatusFailed, nil, &TaskError{7, "", "D"}, time.Time{}},
+		{"everything odd at once", `{"task_info":{"id":"t-123","status":1,"created_at":[],"updated_at":{},"error":0},"images":3,"error":1}`, "", nil, nil, time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			task, err := decodeTask([]byte(tc.body))
+			require.NoError(t, err)
+			assert.NotEmpty(t, task.ID)
+			assert.Equal(t, tc.status, task.Status)
+			assert.Equal(t, tc.images, task.Images)
+			assert.Equal(t, tc.err, task.Error)
+			assert.True(t, tc.created.Equal(task.CreatedAt), "created %v, want %v", task.CreatedAt, tc.created)
+
+			var env struct { // the exported TaskInfo decodes as leniently
+				TaskInfo TaskInfo `json:"task_info"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(tc.body), &env))
+			want := task.TaskInfo
+			if !strings.Contains(tc.body, `"error":{`) {
+				assert.Equal(t, want, env.TaskInfo)
+			} else { // the error beside task_info is the envelope's
+				want.Error = nil
+				assert.Equal(t, want, env.TaskInfo)
+			}
+		})
+	}
+}
+
+func TestSubmitKeepsTheIDDespiteOddFields(t *testing.T) {
+	for _, body := range []string{
+		`{"task_info":{"id":"t-123","status":"pending","created_at":1767225600}}`,
+		`{"task_info":{"id":"t-123","status":"pending","error":0}}`,
+		`{"task_info":{"id":"t-123","status":7},"images":[{"url":"https://x.test/a.png"}]}`,
+	} {
+		c, mt, _ := mockClient(t)
+		mt.RegisterResponder("POST", submitURL, jsonResponder(202, body))
+		info, err := c.Submit(context.Background(), validRequest(t))
+		require.NoError(t, err, body)
+		assert.Equal(t, "t-123", info.ID)
+
+		mt.RegisterResponder("GET", submitURL+"/t-123", jsonResponder(200, body))
+		task, err := c.Get(context.Background(), "t-123")
+		require.NoError(t, err, body)
+		assert.Equal(t, "t-123", task.ID)
+	}
+}
+
 func TestDecodeTaskRejectsWrongShapes(t *testing.T) {
-	for _, body := range []string{``, `nope`, `[]`, `{}`, `{"task_info":"x"}`, `{"task_info":{}}`, `{"task_info":{"id":""}}`, `{"task_info":{"id":"a"},"images":[1]}`, `{"task_info":{"id":{}}}`} {
+	for _, body := range []string{``, `nope`, `[]`, `null`, `"x"`, `{}`, `{"task_info":"x"}`, `{"task_info":null}`, `{"task_info":[]}`, `{"task_info":{}}`, `{"task_info":{"id":""}}`, `{"task_info":{"id":"  "}}`, `{"task_info":{"id":null}}`, `{"task_info":{"id":{}}}`, `{"task_info":{"id":true}}`, `{"task_info":{"id":"a"}} x`, `{"task_info":{"id":"a","status":1`} {
 		_, err := decodeTask([]byte(body))
 		assert.ErrorIs(t, err, ErrUnexpectedResponse, "%s", body)
 	}
@@ -80,6 +168,17 @@ func FuzzDecodeTask(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		task, err := decodeTask(body)
+		// Whenever the body is an object whose task_info object has a
+		// string id, the task decodes, whatever its other fields hold.
+		var probe struct {
+			TaskInfo *struct {
+				ID *string `json:"id"`
+			} `json:"task_info"`
+		}
+		if json.Unmarshal(body, &probe) == nil && probe.TaskInfo != nil && probe.TaskInfo.ID != nil && strings.TrimSpace(*probe.TaskInfo.ID) != "" {
+			require.NoError(t, err, "%s", body)
+			assert.Equal(t, *probe.TaskInfo.ID, task.ID)
+		}
 		if err != nil {
 			assert.ErrorIs(t, err, ErrUnexpectedResponse)
 			return
@@ -87,4 +186,45 @@ func FuzzDecodeTask(f *testing.F) {
 		assert.NotEmpty(t, task.ID)
 		_ = task.Status.IsTerminal()
 	})
+}
+
+// BenchmarkDecodeTask is the decoding alone, the part of Get that is the
+// SDK's own (BenchmarkGet is dominated by the loopback round trip).
+func BenchmarkDecodeTask(b *testing.B) {
+	for _, bc := range []struct{ name, body string }{
+		{"pending", `{"task_info":{"id":"8e1e315e-b50d-4334-a231-be7d19a372f4","status":"pending","created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z"}}`},
+		{"completed", `{"task_info":{"id":"8e1e315e-b50d-4334-a231-be7d19a372f4","status":"completed","created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:45.000Z"},"images":["https://assets.test/r/8e1e315e/0.png?Expires=1767225600&Signature=abcdef","https://assets.test/r/8e1e315e/1.png?Expires=1767225600&Signature=abcdef"]}`},
+	} {
+		body := []byte(bc.body)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodeTask(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestPlainStringListMatchesEncodingJSON: the fast path for the images list
+// gives what encoding/json gives, or steps aside.
+func TestPlainStringListMatchesEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`[]`, ` [ ] `, `["a"]`, `[ "a" , "b" ]`, `["https://x.test/a.png?X-Sig=1&b=2"]`, `[""]`,
+		`["a\"b"]`, `["a\\b"]`, `["\u00e9"]`, `["é"]`, `[1]`, `["a",1]`, `[null]`, `[["a"]]`, `["a"`, `["a",]`, `["a"]x`, `"a"`,
+	} {
+		got, ok := plainStringList([]byte(in))
+		var want []string
+		err := json.Unmarshal([]byte(in), &want)
+		if ok {
+			require.NoError(t, err, "%s", in)
+			assert.Equal(t, want, got, "%s", in)
+		} else {
+			assert.Nil(t, got, "%s", in)
+		}
+	}
+	got, ok := plainStringList([]byte(` [ "a" , "b" ] `))
+	assert.True(t, ok)
+	assert.Equal(t, []string{"a", "b"}, got)
 }

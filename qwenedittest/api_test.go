@@ -134,7 +134,7 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "image URL without host", edit: func(b map[string]any) { b["images"] = []any{"https://"} }, field: "images[0]: is not a valid http(s) URL"},
 		{name: "data URI not base64", edit: func(b map[string]any) { b["images"] = []any{"data:image/png,abc"} }, field: "images[0]: is not a valid data URI"},
 		{name: "data URI bad base64", edit: func(b map[string]any) { b["images"] = []any{"data:image/png;base64,@@@@"} }, field: "images[0]: is not a valid data URI"},
-		{name: "image too large", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `"]}`, field: "images[0]: image is 10485761 bytes"},
+		{name: "image too large", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `"]}`, field: "images[0]: image is 10000001 bytes, must be at most 10000000 (10 MB)"},
 		{name: "image too large, odd base64", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `="]}`, field: "images[0]: is not a valid data URI"},
 		{name: "not an image", edit: func(b map[string]any) { b["images"] = []any{uri("image/png", []byte("hello, this is text"))} }, field: "images[0]: unsupported or unreadable image"},
 		{name: "no media type", edit: func(b map[string]any) { b["images"] = []any{uri("", png400)} }, field: "images[0]: data URI names no media type"},

@@ -26,8 +26,8 @@ const (
 	maxSizeSide          = 2048
 	minImageSide         = 384
 	maxImageSide         = 3072
-	maxImageBytes        = 10 << 20 // decoded size of one inline image
-	defaultResultMaxSide = 1024     // longer side of a result without "size"
+	maxImageBytes        = 10_000_000 // decoded size of one inline image: "10 MB", read as the SDK does
+	defaultResultMaxSide = 1024       // longer side of a result without "size"
 )
 
 // submission is a validated submit body plus what the server needs from
@@ -250,7 +250,7 @@ func checkImage(s string) (*datauri.URI, imageinfo.Info, string) {
 		if _, payload, ok := strings.Cut(s, ","); ok && len(payload)%4 == 0 {
 			size := len(payload)/4*3 - (len(payload) - len(strings.TrimRight(payload, "=")))
 			if size > maxImageBytes {
-				return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MiB)", size, maxImageBytes)
+				return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", size, maxImageBytes)
 			}
 		}
 		uri, err := datauri.Parse(s)
@@ -258,7 +258,7 @@ func checkImage(s string) (*datauri.URI, imageinfo.Info, string) {
 			return nil, imageinfo.Info{}, fmt.Sprintf("is not a valid data URI: %v", err)
 		}
 		if len(uri.Data) > maxImageBytes {
-			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MiB)", len(uri.Data), maxImageBytes)
+			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", len(uri.Data), maxImageBytes)
 		}
 		if uri.MediaType == "" {
 			return nil, imageinfo.Info{}, "data URI names no media type (want data:image/<type>;base64,...)"

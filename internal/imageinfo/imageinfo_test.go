@@ -2,13 +2,19 @@ package imageinfo_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
@@ -130,7 +136,7 @@ func FuzzInspect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, err := inspectBytes(data)
 		if err != nil {
-			require.True(t, errors.Is(err, imageinfo.ErrBadHeader) || errors.Is(err, imageinfo.ErrUnknownFormat), "%v", err)
+			require.True(t, errors.Is(err, imageinfo.ErrBadHeader) || errors.Is(err, imageinfo.ErrUnknownFormat) || errors.Is(err, imageinfo.ErrUnsupportedVariant), "%v", err)
 			return
 		}
 		require.Positive(t, info.Width)
@@ -138,4 +144,159 @@ func FuzzInspect(f *testing.F) {
 		_, ok := imageinfo.FormatFromMIME(info.Format.MIME())
 		require.True(t, ok)
 	})
+}
+
+// bmpHeader is a BMP of w×h whose DIB header has dib bytes (12: OS/2
+// BITMAPCOREHEADER with 16-bit sides; 40, 108, 124: BITMAPINFOHEADER and
+// successors), bpp bits per pixel and the given compression, followed by
+// some bytes standing for the pixels (the header readers never look there).
+func bmpHeader(dib, bpp, compression uint32, w, h int32) []byte {
+	b := make([]byte, 14+dib+64)
+	copy(b, "BM")
+	binary.LittleEndian.PutUint32(b[2:], uint32(len(b)))
+	binary.LittleEndian.PutUint32(b[10:], 14+dib)
+	binary.LittleEndian.PutUint32(b[14:], dib)
+	if dib == 12 {
+		binary.LittleEndian.PutUint16(b[18:], uint16(w))
+		binary.LittleEndian.PutUint16(b[20:], uint16(h))
+		binary.LittleEndian.PutUint16(b[22:], 1)
+		binary.LittleEndian.PutUint16(b[24:], uint16(bpp))
+		return b
+	}
+	binary.LittleEndian.PutUint32(b[18:], uint32(w))
+	binary.LittleEndian.PutUint32(b[22:], uint32(h))
+	binary.LittleEndian.PutUint16(b[26:], 1)
+	binary.LittleEndian.PutUint16(b[28:], uint16(bpp))
+	binary.LittleEndian.PutUint32(b[30:], compression)
+	return b
+}
+
+type byteOrder interface {
+	binary.ByteOrder
+	binary.AppendByteOrder
+}
+
+// tiffHeader is a TIFF whose first directory holds entries {tag, type
+// (3 SHORT, 4 LONG), value}, in the given byte order.
+func tiffHeader(bo byteOrder, entries ...[3]uint32) []byte {
+	var b []byte
+	if bo == byteOrder(binary.BigEndian) {
+		b = []byte("MM\x00*")
+	} else {
+		b = []byte("II*\x00")
+	}
+	b = bo.AppendUint32(b, 8)
+	b = bo.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = bo.AppendUint16(b, uint16(e[0]))
+		b = bo.AppendUint16(b, uint16(e[1]))
+		b = bo.AppendUint32(b, 1)
+		if e[1] == 3 {
+			b = bo.AppendUint16(b, uint16(e[2]))
+			b = append(b, 0, 0)
+		} else {
+			b = bo.AppendUint32(b, e[2])
+		}
+	}
+	b = append(b, 0, 0, 0, 0) // no next directory
+	return append(b, make([]byte, 64)...)
+}
+
+// patched is data with the bytes at off replaced.
+func patched(data []byte, off int, with ...byte) []byte {
+	out := bytes.Clone(data)
+	copy(out[off:], with)
+	return out
+}
+
+// sofOffset is where the frame header marker (FF C0) of a JPEG starts.
+func sofOffset(t *testing.T, data []byte) int {
+	i := bytes.Index(data, []byte{0xFF, 0xC0})
+	require.Positive(t, i)
+	return i
+}
+
+// TestUnsupportedVariants: valid images whose variant the Go decoders do
+// not support still give their size, read from the header, instead of
+// being called broken.
+func TestUnsupportedVariants(t *testing.T) {
+	jpg := imagetest.MustEncode(t, imageinfo.JPEG, 640, 480)
+	sof := sofOffset(t, jpg)
+	le, be := byteOrder(binary.LittleEndian), byteOrder(binary.BigEndian)
+	ycbcr := [][3]uint32{{256, 4, 1000}, {257, 4, 700}, {258, 3, 8}, {259, 3, 1}, {262, 3, 6}, {277, 3, 3}}
+	cases := []struct {
+		name   string
+		data   []byte
+		decode func(io.Reader) (image.Config, error)
+		w, h   int
+	}{
+		{"BMP 16-bit", bmpHeader(40, 16, 0, 512, 384), bmp.DecodeConfig, 512, 384},
+		{"BMP 16-bit bitfields", bmpHeader(40, 16, 3, 800, 600), bmp.DecodeConfig, 800, 600},
+		{"BMP RLE8", bmpHeader(40, 8, 1, 1024, 768), bmp.DecodeConfig, 1024, 768},
+		{"BMP RLE4", bmpHeader(40, 4, 2, 500, 400), bmp.DecodeConfig, 500, 400},
+		{"BMP V5 top-down 16-bit", bmpHeader(124, 16, 0, 700, -900), bmp.DecodeConfig, 700, 900},
+		{"BMP OS/2 core header", bmpHeader(12, 24, 0, 640, 480), bmp.DecodeConfig, 640, 480},
+		{"BMP OS/2 v2 header", bmpHeader(64, 24, 0, 641, 481), bmp.DecodeConfig, 641, 481},
+		{"TIFF YCbCr", tiffHeader(le, ycbcr...), tiff.DecodeConfig, 1000, 700},
+		{"TIFF YCbCr big-endian", tiffHeader(be, ycbcr...), tiff.DecodeConfig, 1000, 700},
+		{"TIFF 4-bit grey, SHORT sides", tiffHeader(le, [3]uint32{256, 3, 400}, [3]uint32{257, 3, 3000}, [3]uint32{258, 3, 4}, [3]uint32{262, 3, 1}), tiff.DecodeConfig, 400, 3000},
+		{"JPEG 12-bit", patched(jpg, sof+1, 0xC1, 0, 17, 12), jpeg.DecodeConfig, 640, 480},
+		{"JPEG arithmetic", patched(jpg, sof+1, 0xC9), jpeg.DecodeConfig, 640, 480},
+		{"JPEG lossless", patched(jpg, sof+1, 0xC3), jpeg.DecodeConfig, 640, 480},
+		{"JPEG fill bytes before the frame", append(append([]byte{0xFF, 0xD8, 0xFF, 0xFF}, jpg[2:sof]...), patched(jpg, sof+1, 0xC9)[sof:]...), jpeg.DecodeConfig, 640, 480},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.decode(bytes.NewReader(tc.data))
+			require.Error(t, err, "the Go decoder must refuse this variant, or the test proves nothing")
+			info, err := inspectBytes(tc.data)
+			require.NoError(t, err)
+			assert.Equal(t, tc.w, info.Width)
+			assert.Equal(t, tc.h, info.Height)
+		})
+	}
+}
+
+func TestUnsupportedVariantsThatAreBroken(t *testing.T) {
+	le := byteOrder(binary.LittleEndian)
+	jpg := imagetest.MustEncode(t, imageinfo.JPEG, 640, 480)
+	sof := sofOffset(t, jpg)
+	for name, data := range map[string][]byte{
+		"BMP negative width":          bmpHeader(40, 16, 0, -5, 400),
+		"BMP zero height":             bmpHeader(40, 16, 0, 500, 0),
+		"BMP header cut":              bmpHeader(40, 16, 0, 500, 400)[:40],
+		"BMP odd DIB header":          bmpHeader(20, 16, 0, 500, 400),
+		"TIFF without sides":          tiffHeader(le, [3]uint32{258, 3, 8}, [3]uint32{262, 3, 6}),
+		"TIFF directory out of file":  patched(tiffHeader(le, [3]uint32{262, 3, 6}), 4, 0xFF, 0xFF, 0, 0),
+		"JPEG 12-bit, zero height":    patched(jpg, sof+1, 0xC1, 0, 17, 12, 0, 0),
+		"JPEG 12-bit, cut in the SOF": patched(jpg, sof+1, 0xC1, 0, 17, 12)[:sof+6],
+		"JPEG arithmetic, bad length": patched(patched(jpg, sof+1, 0xC9), 4, 0, 1),
+	} {
+		_, err := inspectBytes(data)
+		assert.ErrorIs(t, err, imageinfo.ErrBadHeader, "%s: %v", name, err)
+	}
+}
+
+// TestUnsupportedWithoutParser: a variant the decoder refuses and no
+// header parser reads is ErrUnsupportedVariant, not "broken", and keeps
+// its format.
+func TestUnsupportedWithoutParser(t *testing.T) {
+	p := patched(imagetest.MustEncode(t, imageinfo.PNG, 500, 400), 26, 1) // IHDR compression method 1
+	_, err := png.DecodeConfig(bytes.NewReader(p))
+	var unsupported png.UnsupportedError
+	require.ErrorAs(t, err, &unsupported)
+	info, err := inspectBytes(p)
+	assert.ErrorIs(t, err, imageinfo.ErrUnsupportedVariant)
+	assert.NotErrorIs(t, err, imageinfo.ErrBadHeader)
+	assert.Equal(t, imageinfo.PNG, info.Format)
+}
+
+func TestSniffAt(t *testing.T) {
+	for _, f := range allFormats {
+		got, err := imageinfo.SniffAt(bytes.NewReader(imagetest.MustEncode(t, f, 5, 5)))
+		require.NoError(t, err)
+		assert.Equal(t, f, got)
+	}
+	_, err := imageinfo.SniffAt(bytes.NewReader([]byte("hi")))
+	assert.ErrorIs(t, err, imageinfo.ErrUnknownFormat)
 }

@@ -2,6 +2,11 @@
 // base64-encoded on the fly: constant memory whatever the image sizes, an
 // exact length known before the first byte (so no chunked encoding), and a
 // fresh reader per Open (so net/http can replay it for a retry).
+//
+// Errors of an image source (its Open, its Read or Close, or bytes that no
+// longer match its declared size) come back from Read as a *SourceError, so
+// that a caller can tell a local image that failed from a network error: a
+// retry cannot cure the former.
 package streambody
 
 import (
@@ -11,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	// A SIMD base64 encoder: about 15× faster than encoding/base64 on
 	// amd64 (AVX2) and arm64, byte-for-byte the same output (the tests
@@ -19,8 +25,34 @@ import (
 )
 
 // ErrSourceChanged means an image yielded more or fewer bytes than when it
-// was checked: sending it would be a corrupt or unchecked request.
-var ErrSourceChanged = errors.New("streambody: image changed since it was checked")
+// was checked: sending it would be a corrupt or unchecked request. It comes
+// wrapped in a *SourceError.
+var ErrSourceChanged = errors.New("image changed since it was checked")
+
+// ErrClosed is what Read returns once the reader was closed.
+var ErrClosed = errors.New("streambody: read after close")
+
+// SourceError is a failure of one inline image's Source while the body was
+// read: Open or a Read or Close of what it opened failed, or it yielded
+// more or fewer bytes than its Size (Err then matches ErrSourceChanged).
+// The fault is local (a file removed, changed or unreadable), never the
+// network's: sending the same body again cannot succeed. Match it with
+// errors.As; it unwraps to the source's own error (fs.ErrNotExist, ...).
+type SourceError struct {
+	// Part is the index of the image in the images array.
+	Part int
+	// Op is what failed: "open", "read" or "close".
+	Op string
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("streambody: image %d: %s: %v", e.Part, e.Op, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *SourceError) Unwrap() error { return e.Err }
 
 // Source is raw image bytes to send inline as a data URI.
 type Source struct {
@@ -37,8 +69,9 @@ type Part struct {
 
 // segment is either literal bytes or a source to encode.
 type segment struct {
-	lit []byte
-	src *Source
+	lit  []byte
+	src  *Source
+	part int // index of src's part in the images array
 }
 
 // Body is a replayable streaming request body.
@@ -91,7 +124,7 @@ func (b *Body) part(i int, p Part) error {
 		return fmt.Errorf("streambody: part %d: unsafe media type %q", i, p.Inline.MediaType)
 	}
 	b.lit([]byte(`"data:` + p.Inline.MediaType + `;base64,`))
-	b.segments = append(b.segments, segment{src: p.Inline})
+	b.segments = append(b.segments, segment{src: p.Inline, part: i})
 	// Small images need no 48 KiB buffers; keep the chunk a multiple of 3.
 	b.chunk = max(b.chunk, int(min(int64(rawChunk), (p.Inline.Size+2)/3*3)))
 	b.length += (p.Inline.Size + 2) / 3 * 4
@@ -137,9 +170,16 @@ func (b *Body) Open() (io.ReadCloser, error) {
 	return &reader{body: b}, nil
 }
 
-// reader walks the segments, encoding sources chunk by chunk.
+// reader walks the segments, encoding sources chunk by chunk. It is safe
+// for a Close concurrent with a Read, as net/http requires of a request
+// body (HTTP/2 closes it from another goroutine while one still reads it):
+// mu serialises them, so a Close waits for a Read in progress (at most one
+// chunk of a source), and after Close no Read touches or opens a source.
 type reader struct {
-	body   *Body
+	body *Body
+
+	mu     sync.Mutex
+	closed bool
 	seg    int
 	litOff int
 
@@ -152,6 +192,11 @@ type reader struct {
 }
 
 func (r *reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, ErrClosed
+	}
 	n := 0
 	for n < len(p) && r.err == nil {
 		if r.seg >= len(r.body.segments) {
@@ -169,7 +214,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			continue
 		}
 		if r.encOff == r.encEnd {
-			if err := r.fill(s.src); err != nil {
+			if err := r.fill(s); err != nil {
 				r.err = err
 				break
 			}
@@ -188,39 +233,42 @@ func (r *reader) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
-// fill encodes the next chunk of src into r.enc; it leaves r.enc empty once
-// src is finished (and closed).
-func (r *reader) fill(src *Source) error {
+// fill encodes the next chunk of s's source into r.enc; it leaves r.enc
+// empty once the source is finished (and closed). r.mu is held.
+func (r *reader) fill(s segment) error {
 	if r.src == nil {
-		rc, err := src.Open()
+		rc, err := s.src.Open()
 		if err != nil {
-			return fmt.Errorf("streambody: opening image: %w", err)
+			return &SourceError{Part: s.part, Op: "open", Err: err}
 		}
-		r.src, r.left = rc, src.Size
+		if rc == nil {
+			return &SourceError{Part: s.part, Op: "open", Err: errors.New("Open returned no reader")}
+		}
+		r.src, r.left = rc, s.src.Size
 		if r.raw == nil {
 			chunk := max(r.body.chunk, 3)
 			r.raw, r.enc = make([]byte, chunk), make([]byte, chunk/3*4)
 		}
 	}
 	if r.left == 0 {
-		return r.finish()
+		return r.finish(s.part)
 	}
 	want := int(min(int64(len(r.raw)), r.left))
 	got, err := io.ReadFull(r.src, r.raw[:want])
 	r.left -= int64(got)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %d bytes short", ErrSourceChanged, r.left)
+		return &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: %d bytes short", ErrSourceChanged, r.left)}
 	}
 	if err != nil {
-		return fmt.Errorf("streambody: reading image: %w", err)
+		return &SourceError{Part: s.part, Op: "read", Err: err}
 	}
 	base64.StdEncoding.Encode(r.enc, r.raw[:got])
 	r.encOff, r.encEnd = 0, base64.StdEncoding.EncodedLen(got)
 	return nil
 }
 
-// finish checks that the source has no extra bytes and closes it.
-func (r *reader) finish() error {
+// finish checks that the source has no extra bytes and closes it. r.mu is held.
+func (r *reader) finish(part int) error {
 	var probe [1]byte
 	n, err := io.ReadFull(r.src, probe[:])
 	closeErr := r.src.Close()
@@ -228,20 +276,22 @@ func (r *reader) finish() error {
 	r.encOff, r.encEnd = 0, 0
 	switch {
 	case n > 0:
-		return fmt.Errorf("%w: longer than when checked", ErrSourceChanged)
+		return &SourceError{Part: part, Op: "read", Err: fmt.Errorf("%w: longer than when checked", ErrSourceChanged)}
 	case err != nil && !errors.Is(err, io.EOF):
-		return fmt.Errorf("streambody: reading image: %w", err)
+		return &SourceError{Part: part, Op: "read", Err: err}
 	case closeErr != nil:
-		return fmt.Errorf("streambody: closing image: %w", closeErr)
+		return &SourceError{Part: part, Op: "close", Err: closeErr}
 	}
 	return nil
 }
 
-// Close releases the source being read, if any.
+// Close releases the source being read, if any; later Reads return
+// ErrClosed and open nothing. It waits for a Read in progress. Closing
+// twice is harmless.
 func (r *reader) Close() error {
-	if r.err == nil {
-		r.err = errors.New("streambody: read after close")
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
 	if r.src != nil {
 		err := r.src.Close()
 		r.src = nil

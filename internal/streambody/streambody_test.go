@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -278,3 +282,135 @@ func BenchmarkBase64(b *testing.B) {
 		}
 	})
 }
+
+// countedSource counts opens and closes atomically, for concurrent tests.
+type countedSource struct {
+	data          []byte
+	opens, closes atomic.Int64
+}
+
+func (s *countedSource) source() *Source {
+	return &Source{MediaType: "image/png", Size: int64(len(s.data)), Open: func() (io.ReadCloser, error) {
+		s.opens.Add(1)
+		runtime.Gosched() // widen the window between Open and its use
+		return &atomicCloser{Reader: bytes.NewReader(s.data), closes: &s.closes}, nil
+	}}
+}
+
+type atomicCloser struct {
+	io.Reader
+	closes *atomic.Int64
+	once   sync.Once
+}
+
+func (c *atomicCloser) Close() error { c.once.Do(func() { c.closes.Add(1) }); return nil }
+
+// TestConcurrentReadAndClose is what HTTP/2 does: it closes the request
+// body from another goroutine while writeRequestBody still reads it. Run
+// with -race: no data race, no panic, and no source left open.
+func TestConcurrentReadAndClose(t *testing.T) {
+	srcs := []*countedSource{{data: randomBytes(3*rawChunk+5, 1)}, {data: randomBytes(100, 2)}, {data: randomBytes(rawChunk, 3)}}
+	parts := make([]Part, len(srcs))
+	for i, s := range srcs {
+		parts[i] = Part{Inline: s.source()}
+	}
+	body, err := New([]byte(`{"prompt":"p"}`), parts)
+	require.NoError(t, err)
+	for i := range 300 {
+		rc, err := body.Open()
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1+i%7*4096)
+			for {
+				if _, err := rc.Read(buf); err != nil {
+					if !errors.Is(err, io.EOF) {
+						assert.ErrorIs(t, err, ErrClosed)
+					}
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range i % 13 {
+				runtime.Gosched()
+			}
+			assert.NoError(t, rc.Close())
+		}()
+		wg.Wait()
+		n, err := rc.Read(make([]byte, 10))
+		assert.Zero(t, n)
+		assert.ErrorIs(t, err, ErrClosed, "every Read after Close fails")
+	}
+	for i, s := range srcs {
+		assert.Equal(t, s.opens.Load(), s.closes.Load(), "source %d: every source opened is closed", i)
+	}
+}
+
+func TestReadAfterCloseOpensNothing(t *testing.T) {
+	src := &countedSource{data: randomBytes(10, 1)}
+	body, err := New([]byte(`{}`), []Part{{Inline: src.source()}})
+	require.NoError(t, err)
+	rc, err := body.Open()
+	require.NoError(t, err)
+	buf := make([]byte, 3) // inside the literal head, before the source
+	_, err = rc.Read(buf)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	require.NoError(t, rc.Close(), "closing twice is harmless")
+	_, err = io.ReadAll(rc)
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.Zero(t, src.opens.Load())
+}
+
+// TestSourceFailuresAreSourceErrors: a caller must be able to tell a local
+// image that failed from a network error, and still reach the cause.
+func TestSourceFailuresAreSourceErrors(t *testing.T) {
+	boom := errors.New("disk gone")
+	okSrc := &Source{MediaType: "image/png", Size: 3, Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abc")), nil }}
+	cases := map[string]struct {
+		src  *Source
+		op   string
+		want error
+	}{
+		"open fails": {&Source{MediaType: "image/png", Size: 5, Open: func() (io.ReadCloser, error) {
+			return nil, &fs.PathError{Op: "open", Path: "a.png", Err: fs.ErrNotExist}
+		}}, "open", fs.ErrNotExist},
+		"open returns nothing": {&Source{MediaType: "image/png", Size: 5, Open: func() (io.ReadCloser, error) { return nil, nil }}, "open", nil},
+		"read fails": {&Source{MediaType: "image/png", Size: 5, Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(iotest.ErrReader(boom)), nil
+		}}, "read", boom},
+		"shorter": {&Source{MediaType: "image/png", Size: 5, Open: okSrc.Open}, "read", ErrSourceChanged},
+		"longer":  {&Source{MediaType: "image/png", Size: 2, Open: okSrc.Open}, "read", ErrSourceChanged},
+		"close fails": {&Source{MediaType: "image/png", Size: 3, Open: func() (io.ReadCloser, error) {
+			return errCloser{strings.NewReader("abc"), boom}, nil
+		}}, "close", boom},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			body, err := New([]byte(`{}`), []Part{{URL: "https://x.test/a.png"}, {Inline: okSrc}, {Inline: tc.src}})
+			require.NoError(t, err)
+			rc, _ := body.Open()
+			defer rc.Close()
+			_, err = io.ReadAll(rc)
+			var se *SourceError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, 2, se.Part, "the index in the images array")
+			assert.Equal(t, tc.op, se.Op)
+			if tc.want != nil {
+				assert.ErrorIs(t, err, tc.want)
+			}
+			assert.Contains(t, err.Error(), "image 2")
+		})
+	}
+}
+
+type errCloser struct {
+	io.Reader
+	err error
+}
+
+func (e errCloser) Close() error { return e.err }
