@@ -291,7 +291,7 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 			// an extra round of wake-ups that costs a small submit ~30 %.
 			b, err := readBody(rc, ac.body.Len())
 			if err != nil {
-				return nil, fmt.Errorf("qwenedit: %s %s: reading body: %w", ac.method, ac.path, err)
+				return nil, fmt.Errorf("qwenedit: %s %s: %w: %w", ac.method, ac.path, ErrImageSource, err)
 			}
 			body = bytes.NewReader(b)
 			getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -316,6 +316,11 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 
 // transportFailure classifies an error from http.Client.Do.
 func (c *Client) transportFailure(parent context.Context, ac apiCall, err error, trace *sendTrace) outcome {
+	if isSourceError(err) {
+		// Our own image failed mid-body: the server got a truncated request
+		// and can have made nothing, and a retry would fail the same way.
+		return outcome{err: fmt.Errorf("qwenedit: %s %s: %w: %w", ac.method, ac.path, ErrImageSource, err)}
+	}
 	wrapped := wrapAttemptErr(parent, ac, "", err)
 	if parent.Err() != nil {
 		// The caller gave up. A submit that went out in full may still have created a task.
@@ -331,6 +336,12 @@ func (c *Client) transportFailure(parent context.Context, ac apiCall, err error,
 		return outcome{err: wrapped, retry: true, reason: "network, request not sent"}
 	}
 	return outcome{err: &AmbiguousSubmitError{Err: wrapped}, reason: "network after the request was sent"}
+}
+
+// isSourceError reports a failure of a local image inside the request body.
+func isSourceError(err error) bool {
+	var se *streambody.SourceError
+	return errors.As(err, &se)
 }
 
 // wrapAttemptErr names the call, and marks with ErrAttemptTimeout a deadline

@@ -45,6 +45,12 @@ var (
 	// context.DeadlineExceeded; check your own ctx.Err() to tell the two
 	// apart.
 	ErrAttemptTimeout = errors.New("qwenedit: no answer within the per-attempt timeout")
+	// ErrImageSource: a local image (ImageFile, most often) changed, vanished
+	// or could not be read after it was checked, while its request was being
+	// sent. The body was cut short, so the server cannot have made a task;
+	// the call is not retried (the file would fail again). Fix the file and
+	// submit again.
+	ErrImageSource = errors.New("qwenedit: a local image failed while it was being sent")
 	// ErrResultExpired: a result URL answered 403 or 404; result URLs live 24 hours.
 	ErrResultExpired = errors.New("qwenedit: result URL expired or unknown (result URLs are valid for 24 hours after the task finished)")
 )
@@ -117,6 +123,10 @@ type FieldError struct {
 	Field string
 	// Message says what is wrong and what the limit is.
 	Message string
+	// Err is the underlying error where there is one (a file that cannot be
+	// opened: errors.Is(err, fs.ErrNotExist) works through the
+	// *ValidationError), else nil.
+	Err error
 }
 
 func (f FieldError) String() string { return f.Field + ": " + f.Message }
@@ -136,6 +146,18 @@ func (e *ValidationError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalidRequest) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// Unwrap returns the underlying errors of the problems that have one, so
+// that errors.Is and errors.As reach them (say, fs.ErrNotExist).
+func (e *ValidationError) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
 
 // TaskFailedError is a task that ended with the status "failed".
 type TaskFailedError struct {

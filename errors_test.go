@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,9 +58,10 @@ func TestErrorMessages(t *testing.T) {
 	assert.Equal(t, "qwenedit: GET /p: HTTP 404: Task x does not exist (code 2005) [traceparent 00-1-2-01]", e.Error())
 	assert.Equal(t, "qwenedit: GET /p: HTTP 503", (&APIError{StatusCode: 503, Message: "HTTP 503", Method: "GET", Path: "/p"}).Error())
 
-	v := &ValidationError{Problems: []FieldError{{"prompt", "is required"}, {"images[1]", "is empty"}}}
+	v := &ValidationError{Problems: []FieldError{{Field: "prompt", Message: "is required"}, {Field: "images[1]", Message: "is empty", Err: fs.ErrNotExist}}}
 	assert.Equal(t, "qwenedit: invalid request: prompt: is required; images[1]: is empty", v.Error())
 	assert.ErrorIs(t, v, ErrInvalidRequest)
+	assert.ErrorIs(t, v, fs.ErrNotExist, "a problem's underlying error is reachable")
 
 	f := &TaskFailedError{TaskID: "t", Code: 3001, Title: "Invalid Request", Detail: "prohibited"}
 	assert.Equal(t, "qwenedit: task t failed (code 3001): Invalid Request: prohibited", f.Error())

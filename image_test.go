@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -208,6 +209,9 @@ func TestSourceFailureReachesTheCaller(t *testing.T) {
 			_, err = c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 			var se *streambody.SourceError
 			require.ErrorAs(t, err, &se, "h2=%v %s: %v", h2, change, err)
+			assert.ErrorIs(t, err, ErrImageSource)
+			var amb *AmbiguousSubmitError
+			assert.False(t, errors.As(err, &amb), "a cut-short body cannot have created a task")
 			assert.Equal(t, 0, se.Part)
 			if change == "remove" {
 				assert.ErrorIs(t, err, fs.ErrNotExist)
@@ -280,4 +284,42 @@ func TestNoPixelCheckSniffsOnly(t *testing.T) {
 	assert.ErrorIs(t, build([]byte("GIF8 not quite")), ErrInvalidRequest)
 	assert.ErrorIs(t, build(nil), ErrInvalidRequest)
 	assert.ErrorIs(t, build(padded(t, MaxImageBytes+1)), ErrInvalidRequest)
+}
+
+// TestImageChangedMidSendIsNotRetried checks that a local image failing
+// while its body is sent ends the call at once: one request, ErrImageSource,
+// not ambiguous, no retry sleeping.
+func TestImageChangedMidSendIsNotRetried(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, pendingJS)
+	}))
+	defer srv.Close()
+	clk := NewFakeClock()
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithClock(clk), WithMaxRetries(3))
+	require.NoError(t, err)
+	data := append(pngBytes(t, 400, 400), make([]byte, 1<<20)...) // streamed, not sent from memory
+	path := filepath.Join(t.TempDir(), "a.png")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	body, err := c.buildBody(&EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data[:len(data)-10], 0o600))
+
+	_, err = c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+	require.ErrorIs(t, err, ErrImageSource)
+	var amb *AmbiguousSubmitError
+	assert.False(t, errors.As(err, &amb))
+	assert.LessOrEqual(t, requests.Load(), int32(1))
+	assert.Empty(t, clk.Sleeps(), "no retry")
+}
+
+// TestMissingFileMatchesErrNotExist checks that a file that cannot be
+// opened is a validation problem through which fs.ErrNotExist is reachable.
+func TestMissingFileMatchesErrNotExist(t *testing.T) {
+	err := (&EditRequest{Images: []Image{ImageFile(filepath.Join(t.TempDir(), "missing.png"))}, Prompt: "p"}).Validate()
+	assert.ErrorIs(t, err, ErrInvalidRequest)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 }

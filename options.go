@@ -168,7 +168,9 @@ func WithRetryBudget(d time.Duration) Option {
 
 // WithAttemptTimeout bounds each single HTTP attempt, independent of the
 // caller's context (default 2 minutes; a submit adds time for its body at
-// 256 KiB/s). An attempt that times out is retried where that is safe.
+// 256 KiB/s, and a download 1 s per 256 KiB of WithMaxDownloadSize). An
+// attempt that times out is retried where that is safe; its error matches
+// ErrAttemptTimeout.
 func WithAttemptTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -189,8 +191,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithPixelCheck turns the pre-flight check of local images' width and height
-// (384–3072 px) on or off (default on). Format and size are always checked.
-// EditRequest.Validate, called on its own, always checks pixels.
+// (384–3072 px) on or off (default on). Off, a local image's header is not
+// parsed at all: only its format (magic bytes) and byte size are checked,
+// which also lets through variants Go cannot read. EditRequest.Validate,
+// called on its own, always checks pixels.
 func WithPixelCheck(enabled bool) Option {
 	return func(c *config) error {
 		c.pixelCheck = enabled

@@ -224,7 +224,7 @@ func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldErr
 		field := fmt.Sprintf("images[%d]", i)
 		p, err := img.prepare(checkPixels)
 		if err != nil {
-			problems = append(problems, FieldError{Field: field, Message: err.Error()})
+			problems = append(problems, FieldError{Field: field, Message: err.Error(), Err: err})
 			continue
 		}
 		prepared[i] = p
