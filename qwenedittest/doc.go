@@ -14,6 +14,16 @@
 // "running" → "succeeded") as time passes on an injectable clock, and answers
 // unknown task ids with 404 and error_code 2005.
 //
+// Result images have the requested size rounded to multiples of 16, like
+// the service's. Without a size, the fake keeps the last input's size when
+// it fits in 1024×1024 and scales it down to fit otherwise; the real
+// service aims at about 1024×1024 pixels with the last input's aspect
+// ratio, so do not test for an exact default output size.
+//
+// Memory: Tasks keeps every submitted image (for assertions) for the life of
+// the Server, and Requests keeps at most WithMaxRecordedBody bytes of each
+// body; a suite that uploads many large images should use a Server per test.
+//
 // The second port plays the CDN that real result URLs point to: it serves
 // real PNG images, derived from the last input image when that was sent
 // inline, without authentication. Because it is a different origin, tests can

@@ -90,7 +90,8 @@ func TestResultImageSizes(t *testing.T) {
 		size  string
 		want  image.Point
 	}{
-		{"inline, size given", dataURI(t, imageinfo.JPEG, 640, 480), "800*600", image.Pt(800, 600)},
+		{"inline, size given", dataURI(t, imageinfo.JPEG, 640, 480), "800*608", image.Pt(800, 608)},
+		{"size rounded to multiples of 16", dataURI(t, imageinfo.JPEG, 640, 480), "1033*1030", image.Pt(1040, 1024)},
 		{"inline landscape over 1024", dataURI(t, imageinfo.PNG, 2000, 1000), "", image.Pt(1024, 512)},
 		{"inline portrait over 1024", dataURI(t, imageinfo.PNG, 1000, 3000), "", image.Pt(341, 1024)},
 		{"URL, no size", "https://example.com/x.png", "", image.Pt(1024, 1024)},

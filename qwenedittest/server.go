@@ -130,8 +130,9 @@ func WithModels(models ...string) Option {
 
 // WithMaxRecordedBody sets how many bytes of each request body
 // [Server.Requests] keeps (default [DefaultMaxRecordedBody]); longer bodies
-// are truncated and flagged, so that many large uploads do not exhaust
-// memory. 0 or less records no body.
+// are truncated and flagged, so that the recordings of many large uploads
+// stay small. (Tasks still keeps each task's images; see the package
+// documentation.) 0 or less records no body.
 func WithMaxRecordedBody(n int) Option {
 	return func(s *Server) { s.maxRecorded = max(n, 0) }
 }

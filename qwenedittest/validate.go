@@ -194,7 +194,7 @@ func validate(body []byte) (submission, string) {
 				add("size", "%s", msg)
 			} else {
 				sub.req.Size = &s
-				sub.outW, sub.outH = w, h
+				sub.outW, sub.outH = roundTo16(w), roundTo16(h)
 			}
 		}
 	}
@@ -237,7 +237,9 @@ func validate(body []byte) (submission, string) {
 // never fetches URLs: the fake must work offline and must not become a
 // request forwarder.
 func checkImage(s string) (*datauri.URI, imageinfo.Info, string) {
-	lower := strings.ToLower(s)
+	// Only the scheme matters here; lowering a whole 13 MB data URI would
+	// copy it for nothing.
+	lower := strings.ToLower(s[:min(len(s), len("https://"))])
 	switch {
 	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		u, err := url.Parse(s)
@@ -304,6 +306,13 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// roundTo16 is the side the service renders for a requested one: the
+// nearest multiple of 16 (the model works in 16-pixel blocks), kept within
+// the documented 512–2048.
+func roundTo16(side int) int {
+	return min(max((side+8)/16*16, minSizeSide), maxSizeSide)
 }
 
 // fitWithin scales w×h down, keeping the aspect ratio, so that the longer
