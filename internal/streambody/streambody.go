@@ -170,6 +170,65 @@ func (b *Body) Open() (io.ReadCloser, error) {
 	return &reader{body: b}, nil
 }
 
+// Bytes returns the whole body in one slice of exactly Len bytes, for a
+// body small enough to send from memory. It reads each source once and
+// checks it as Open's reader does, encoding straight into the result
+// instead of through the reader's chunk buffers.
+func (b *Body) Bytes() ([]byte, error) {
+	out := make([]byte, 0, b.length)
+	var raw []byte
+	for _, s := range b.segments {
+		if s.src == nil {
+			out = append(out, s.lit...)
+			continue
+		}
+		if int64(cap(raw)) < s.src.Size {
+			raw = make([]byte, s.src.Size)
+		}
+		data, err := readSource(s, raw[:s.src.Size])
+		if err != nil {
+			return nil, err
+		}
+		n := len(out)
+		out = out[:n+base64.StdEncoding.EncodedLen(len(data))]
+		base64.StdEncoding.Encode(out[n:], data)
+	}
+	return out, nil
+}
+
+// readSource reads exactly len(buf) bytes of s's source into buf, checks
+// there are no more, and closes it.
+func readSource(s segment, buf []byte) ([]byte, error) {
+	rc, err := s.src.Open()
+	if err != nil {
+		return nil, &SourceError{Part: s.part, Op: "open", Err: err}
+	}
+	if rc == nil {
+		return nil, &SourceError{Part: s.part, Op: "open", Err: errors.New("Open returned no reader")}
+	}
+	got, err := io.ReadFull(rc, buf)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		_ = rc.Close()
+		return nil, &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: %d bytes short", ErrSourceChanged, len(buf)-got)}
+	}
+	if err != nil {
+		_ = rc.Close()
+		return nil, &SourceError{Part: s.part, Op: "read", Err: err}
+	}
+	var probe [1]byte
+	n, err := io.ReadFull(rc, probe[:])
+	closeErr := rc.Close()
+	switch {
+	case n > 0:
+		return nil, &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: longer than when checked", ErrSourceChanged)}
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, &SourceError{Part: s.part, Op: "read", Err: err}
+	case closeErr != nil:
+		return nil, &SourceError{Part: s.part, Op: "close", Err: closeErr}
+	}
+	return buf, nil
+}
+
 // reader walks the segments, encoding sources chunk by chunk. It is safe
 // for a Close concurrent with a Read, as net/http requires of a request
 // body (HTTP/2 closes it from another goroutine while one still reads it):

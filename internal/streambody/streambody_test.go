@@ -414,3 +414,36 @@ type errCloser struct {
 }
 
 func (e errCloser) Close() error { return e.err }
+
+// TestBytesMatchesTheReader checks that Bytes yields exactly what Open's
+// reader yields, for URLs and inline images of every size class, and fails
+// the same way on a source that changed.
+func TestBytesMatchesTheReader(t *testing.T) {
+	for seed := range uint64(20) {
+		var parts []Part
+		for i := range int(seed%3) + 1 {
+			if (seed+uint64(i))%4 == 0 {
+				parts = append(parts, Part{URL: "https://example.test/a.png?x=" + strings.Repeat("y", int(seed))})
+				continue
+			}
+			src := &trackedSource{data: randomBytes(int(seed*37+uint64(i)*11), seed+uint64(i))}
+			parts = append(parts, Part{Inline: src.source("image/png")})
+		}
+		body, err := New([]byte(`{"prompt":"p"}`), parts)
+		require.NoError(t, err)
+		got, err := body.Bytes()
+		require.NoError(t, err)
+		assert.Equal(t, readAll(t, body, func(r io.Reader) io.Reader { return r }), got, "seed %d", seed)
+		assert.Len(t, got, int(body.Len()))
+	}
+	for _, offset := range []int64{-1, 1} {
+		src := &trackedSource{data: []byte("hello"), declaredOffset: offset}
+		body, err := New([]byte(`{}`), []Part{{Inline: src.source("image/png")}})
+		require.NoError(t, err)
+		_, err = body.Bytes()
+		var se *SourceError
+		require.ErrorAs(t, err, &se)
+		assert.ErrorIs(t, err, ErrSourceChanged)
+		assert.Equal(t, src.opens, src.closes, "the source is closed")
+	}
+}
