@@ -87,17 +87,6 @@ func assertEditOf(t *testing.T, in, saved string, index int) {
 	}
 }
 
-// savedPaths returns the paths printed after "saved ".
-func savedPaths(stdout string) []string {
-	var paths []string
-	for line := range strings.Lines(stdout) {
-		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "saved "); ok {
-			paths = append(paths, p)
-		}
-	}
-	return paths
-}
-
 func TestEveryRequestFlagReachesTheWire(t *testing.T) {
 	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	dir := t.TempDir()
@@ -148,7 +137,7 @@ func TestEveryRequestFlagReachesTheWire(t *testing.T) {
 	// Both results are saved as PNGs of the requested size; the last image
 	// is a URL, which the fake never fetches, so they are its gradients.
 	assert.Contains(t, stdout, "task "+task.ID+" submitted")
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 2)
 	for i, p := range saved {
 		assert.Equal(t, filepath.Join(out, task.ID+"_"+string(rune('0'+i))+".png"), p)
@@ -190,7 +179,7 @@ func TestUnsetFlagsAreLeftToTheServer(t *testing.T) {
 	assert.True(t, strings.HasSuffix(posts[0].Header.Get("User-Agent"), " examples-edit"), posts[0].Header.Get("User-Agent"))
 
 	// One result, the fake's edit of the sample at its own size.
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assert.Equal(t, filepath.Join(out, tasks[0].ID+"_0.png"), saved[0])
 	assertEditOf(t, sample, saved[0], 0)
@@ -277,7 +266,7 @@ func TestTaskIDIsPrintedAsSoonAsSubmitted(t *testing.T) {
 	}
 	assert.Contains(t, stderr.String(), "completed")
 	assert.Less(t, strings.Index(stdout.String(), "submitted"), strings.Index(stdout.String(), "saved"))
-	saved := savedPaths(stdout.String())
+	saved := demotest.SavedPaths(stdout.String())
 	require.Len(t, saved, 1)
 	assertEditOf(t, sample, saved[0], 0)
 }
@@ -307,7 +296,7 @@ func TestResumeWaitsForAnExistingTask(t *testing.T) {
 	assert.Equal(t, 1, demotest.RequestsTo(srv, "GET", "/generation/"+info.ID), "the first poll is immediate and finds it done")
 	assert.NotContains(t, stdout, "submitted")
 	assert.Contains(t, stderr, "completed")
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 2)
 	for i, p := range saved {
 		assert.Equal(t, filepath.Join(out, info.ID+"_"+string(rune('0'+i))+".png"), p)
@@ -413,7 +402,7 @@ func TestWithoutKeyUsesTheBuiltInFake(t *testing.T) {
 	assert.Contains(t, stderr, "Nothing is sent to MuleRouter and nothing is charged")
 	assert.Contains(t, stderr, "completed")
 	assert.Zero(t, env.RequestCount(), "MULEROUTER_BASE_URL is not used without a key")
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assert.Equal(t, out, filepath.Dir(saved[0]))
 	assertEditOf(t, sample, saved[0], 0)
@@ -425,7 +414,7 @@ func TestFakeFlagWinsOverTheKey(t *testing.T) {
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assert.Contains(t, stderr, "using the built-in fake server")
 	assert.Zero(t, env.RequestCount(), "the key's server is not called")
-	require.Len(t, savedPaths(stdout), 1)
+	require.Len(t, demotest.SavedPaths(stdout), 1)
 }
 
 func TestTimeoutTellsHowToResume(t *testing.T) {
@@ -441,14 +430,14 @@ func TestTimeoutTellsHowToResume(t *testing.T) {
 	assert.Equal(t, id, timeout.TaskID)
 	assert.Contains(t, stdout, "task "+id+" submitted")
 	assert.Contains(t, err.Error(), "resume with: go run ./examples/edit -resume "+id+" -out "+strconv.Quote(out))
-	assert.Empty(t, savedPaths(stdout))
+	assert.Empty(t, demotest.SavedPaths(stdout))
 
 	// Following the hint once the task is done saves its results, without a new task.
 	require.NoError(t, srv.SetTaskStatus(id, "completed"))
 	stdout, stderr, err := runEdit(context.Background(), "-resume", id, "-out", out)
 	require.NoError(t, err, stderr)
 	assert.Equal(t, 1, srv.SubmitCount())
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assertEditOf(t, sample, saved[0], 0)
 }

@@ -69,17 +69,6 @@ func samePixels(t *testing.T, want, got image.Image, msg string) {
 	}
 }
 
-// savedPaths returns the paths printed after "saved ".
-func savedPaths(stdout string) []string {
-	var paths []string
-	for line := range strings.Lines(stdout) {
-		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "saved "); ok {
-			paths = append(paths, p)
-		}
-	}
-	return paths
-}
-
 func TestDemoImagesAreSentInPromptOrder(t *testing.T) {
 	srv := demotest.FakeAPI(t, qwenedittest.WithTaskDuration(0))
 	out := t.TempDir()
@@ -111,7 +100,7 @@ func TestDemoImagesAreSentInPromptOrder(t *testing.T) {
 
 	// The result was saved: the fake derives it from the last image, so its
 	// size and pixels prove which image came last.
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assert.Equal(t, filepath.Join(out, tasks[0].ID+"_0.png"), saved[0])
 	samePixels(t, qwenedittest.Transform(drawStyle(), 640, 480, 0), readPNG(t, saved[0]), "result")
@@ -151,7 +140,7 @@ func TestGivenImagesKeepTheirOrder(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, dataURIBytes(t, tasks[0].Request.Images[i]), "images[%d] is %s, byte for byte", i, p)
 	}
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assert.Equal(t, image.Rect(0, 0, 640, 480), readPNG(t, saved[0]).Bounds())
 }
@@ -211,7 +200,7 @@ func TestWithoutKeyUsesTheBuiltInFake(t *testing.T) {
 	require.NoError(t, err, stderr)
 	assert.Contains(t, stderr, "No MULEROUTER_API_KEY set (or -fake given): using the built-in fake server at http://127.0.0.1:")
 	assert.Contains(t, stderr, "completed")
-	saved := savedPaths(stdout)
+	saved := demotest.SavedPaths(stdout)
 	require.Len(t, saved, 1)
 	assert.Equal(t, image.Rect(0, 0, 640, 480), readPNG(t, saved[0]).Bounds())
 }

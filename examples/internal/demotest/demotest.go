@@ -55,3 +55,14 @@ func RequestsTo(srv *qwenedittest.Server, method, suffix string) int {
 	}
 	return n
 }
+
+// SavedPaths returns the paths a program printed as "saved <path>" lines.
+func SavedPaths(stdout string) []string {
+	var paths []string
+	for line := range strings.Lines(stdout) {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "saved "); ok {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}

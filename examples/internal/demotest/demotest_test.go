@@ -36,3 +36,9 @@ func TestFakeAPIPointsTheEnvironmentAtTheFake(t *testing.T) {
 	assert.Equal(t, 1, RequestsTo(srv, "GET", "/generation/abc"))
 	assert.Zero(t, RequestsTo(srv, "POST", "/generation"))
 }
+
+// TestSavedPaths checks that only "saved " lines count, indented or not.
+func TestSavedPaths(t *testing.T) {
+	out := "task t submitted\nsaved /a/b.png\n  saved /c.png\nnot saved x\n"
+	assert.Equal(t, []string{"/a/b.png", "/c.png"}, SavedPaths(out))
+}
