@@ -199,34 +199,53 @@ func (b *Body) Bytes() ([]byte, error) {
 // readSource reads exactly len(buf) bytes of s's source into buf, checks
 // there are no more, and closes it.
 func readSource(s segment, buf []byte) ([]byte, error) {
-	rc, err := s.src.Open()
+	rc, err := openSource(s)
 	if err != nil {
-		return nil, &SourceError{Part: s.part, Op: "open", Err: err}
+		return nil, err
 	}
-	if rc == nil {
+	if got, err := io.ReadFull(rc, buf); err != nil {
+		_ = rc.Close()
+		return nil, readError(s.part, err, int64(len(buf)-got))
+	}
+	return buf, finishSource(rc, s.part)
+}
+
+// openSource opens s's source.
+func openSource(s segment) (io.ReadCloser, error) {
+	rc, err := s.src.Open()
+	switch {
+	case err != nil:
+		return nil, &SourceError{Part: s.part, Op: "open", Err: err}
+	case rc == nil:
 		return nil, &SourceError{Part: s.part, Op: "open", Err: errors.New("Open returned no reader")}
 	}
-	got, err := io.ReadFull(rc, buf)
+	return rc, nil
+}
+
+// readError is the error of a read from a source that still owed missing
+// bytes: an early end means the source shrank since it was checked.
+func readError(part int, err error, missing int64) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		_ = rc.Close()
-		return nil, &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: %d bytes short", ErrSourceChanged, len(buf)-got)}
+		err = fmt.Errorf("%w: %d bytes short", ErrSourceChanged, missing)
 	}
-	if err != nil {
-		_ = rc.Close()
-		return nil, &SourceError{Part: s.part, Op: "read", Err: err}
-	}
+	return &SourceError{Part: part, Op: "read", Err: err}
+}
+
+// finishSource checks that a source read to its declared size has no
+// extra bytes, and closes it.
+func finishSource(rc io.ReadCloser, part int) error {
 	var probe [1]byte
 	n, err := io.ReadFull(rc, probe[:])
 	closeErr := rc.Close()
 	switch {
 	case n > 0:
-		return nil, &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: longer than when checked", ErrSourceChanged)}
+		return &SourceError{Part: part, Op: "read", Err: fmt.Errorf("%w: longer than when checked", ErrSourceChanged)}
 	case err != nil && !errors.Is(err, io.EOF):
-		return nil, &SourceError{Part: s.part, Op: "read", Err: err}
+		return &SourceError{Part: part, Op: "read", Err: err}
 	case closeErr != nil:
-		return nil, &SourceError{Part: s.part, Op: "close", Err: closeErr}
+		return &SourceError{Part: part, Op: "close", Err: closeErr}
 	}
-	return buf, nil
+	return nil
 }
 
 // reader walks the segments, encoding sources chunk by chunk. It is safe
@@ -296,12 +315,9 @@ func (r *reader) Read(p []byte) (int, error) {
 // empty once the source is finished (and closed). r.mu is held.
 func (r *reader) fill(s segment) error {
 	if r.src == nil {
-		rc, err := s.src.Open()
+		rc, err := openSource(s)
 		if err != nil {
-			return &SourceError{Part: s.part, Op: "open", Err: err}
-		}
-		if rc == nil {
-			return &SourceError{Part: s.part, Op: "open", Err: errors.New("Open returned no reader")}
+			return err
 		}
 		r.src, r.left = rc, s.src.Size
 		if r.raw == nil {
@@ -315,11 +331,8 @@ func (r *reader) fill(s segment) error {
 	want := int(min(int64(len(r.raw)), r.left))
 	got, err := io.ReadFull(r.src, r.raw[:want])
 	r.left -= int64(got)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &SourceError{Part: s.part, Op: "read", Err: fmt.Errorf("%w: %d bytes short", ErrSourceChanged, r.left)}
-	}
 	if err != nil {
-		return &SourceError{Part: s.part, Op: "read", Err: err}
+		return readError(s.part, err, r.left)
 	}
 	base64.StdEncoding.Encode(r.enc, r.raw[:got])
 	r.encOff, r.encEnd = 0, base64.StdEncoding.EncodedLen(got)
@@ -328,20 +341,10 @@ func (r *reader) fill(s segment) error {
 
 // finish checks that the source has no extra bytes and closes it. r.mu is held.
 func (r *reader) finish(part int) error {
-	var probe [1]byte
-	n, err := io.ReadFull(r.src, probe[:])
-	closeErr := r.src.Close()
+	rc := r.src
 	r.src = nil
 	r.encOff, r.encEnd = 0, 0
-	switch {
-	case n > 0:
-		return &SourceError{Part: part, Op: "read", Err: fmt.Errorf("%w: longer than when checked", ErrSourceChanged)}
-	case err != nil && !errors.Is(err, io.EOF):
-		return &SourceError{Part: part, Op: "read", Err: err}
-	case closeErr != nil:
-		return &SourceError{Part: part, Op: "close", Err: closeErr}
-	}
-	return nil
+	return finishSource(rc, part)
 }
 
 // Close releases the source being read, if any; later Reads return
