@@ -163,7 +163,9 @@ func parseBaseURL(raw string, insecureOK bool) (*url.URL, error) {
 
 // ready reports a Client that did not come from NewClient (a nil pointer or
 // a zero value), which has no key, no URL and no clock, as an error rather
-// than a nil-pointer panic.
+// than a nil-pointer panic. Every public call reaches it first: Submit and
+// Edit through buildBody, Get and WaitForResult through taskPath, and
+// Download and SaveImages through download.
 func (c *Client) ready() error {
 	if c == nil || c.hc == nil || c.cred == nil {
 		return errors.New("qwenedit: the Client was not created with NewClient")
@@ -215,9 +217,6 @@ type apiResponse struct {
 
 // call runs c with retries and returns the 2xx answer.
 func (c *Client) call(ctx context.Context, ac apiCall) (*apiResponse, error) {
-	if err := c.ready(); err != nil {
-		return nil, err
-	}
 	var resp *apiResponse
 	timeout := c.cfg.retry.attemptTimeout
 	if ac.body != nil {
@@ -287,7 +286,7 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 		// round of wake-ups that costs a small submit ~30 %.
 		b, err := ac.body.Bytes()
 		if err != nil {
-			return nil, fmt.Errorf("qwenedit: %s %s: %w: %w", ac.method, ac.path, ErrImageSource, err)
+			return nil, imageSourceErr(ac, err)
 		}
 		body = bytes.NewReader(b)
 		getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -320,7 +319,7 @@ func (c *Client) transportFailure(parent context.Context, ac apiCall, err error,
 	if isSourceError(err) {
 		// Our own image failed mid-body: the server got a truncated request
 		// and can have made nothing, and a retry would fail the same way.
-		return outcome{err: fmt.Errorf("qwenedit: %s %s: %w: %w", ac.method, ac.path, ErrImageSource, err)}
+		return outcome{err: imageSourceErr(ac, err)}
 	}
 	wrapped := wrapAttemptErr(parent, ac, "", err)
 	if parent.Err() != nil {
@@ -345,14 +344,26 @@ func isSourceError(err error) bool {
 	return errors.As(err, &se)
 }
 
-// wrapAttemptErr names the call, and marks with ErrAttemptTimeout a deadline
-// that was the per-attempt timeout rather than the caller's, so that the
-// caller can tell them apart.
+// imageSourceErr is the error of a call whose local image failed while its
+// body was built or sent.
+func imageSourceErr(ac apiCall, err error) error {
+	return fmt.Errorf("qwenedit: %s %s: %w: %w", ac.method, ac.path, ErrImageSource, err)
+}
+
+// wrapAttemptErr names the API call; see attemptErr.
 func wrapAttemptErr(parent context.Context, ac apiCall, what string, err error) error {
+	return attemptErr(parent, "qwenedit: "+ac.method+" "+ac.path, what, err)
+}
+
+// attemptErr is "<call>: <what><err>", marked with ErrAttemptTimeout when
+// the deadline that ended the attempt was the per-attempt timeout rather
+// than the caller's, so that the caller can tell them apart. API calls and
+// downloads share it.
+func attemptErr(parent context.Context, call, what string, err error) error {
 	if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("qwenedit: %s %s: %s%w: %w", ac.method, ac.path, what, ErrAttemptTimeout, err)
+		return fmt.Errorf("%s: %s%w: %w", call, what, ErrAttemptTimeout, err)
 	}
-	return fmt.Errorf("qwenedit: %s %s: %s%w", ac.method, ac.path, what, err)
+	return fmt.Errorf("%s: %s%w", call, what, err)
 }
 
 // bodyFailure classifies an error while reading a 2xx body.

@@ -109,6 +109,9 @@ func createPart(dir, stem string) (*os.File, error) {
 
 // download does the work of Download and also returns the content type.
 func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (int64, string, error) {
+	if err := c.ready(); err != nil {
+		return 0, "", err
+	}
 	u, err := url.Parse(resultURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return 0, "", fmt.Errorf("qwenedit: download: %q is not an http(s) URL", redactURLString(resultURL))
@@ -179,10 +182,7 @@ func downloadErr(parent context.Context, what string, err error) error {
 	if errors.As(err, &ue) {
 		ue.URL = redactURLString(ue.URL) // the request's, or a redirect's
 	}
-	if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("qwenedit: download: %s%w: %w", what, ErrAttemptTimeout, err)
-	}
-	return fmt.Errorf("qwenedit: download: %s%w", what, err)
+	return attemptErr(parent, "qwenedit: download", what, err)
 }
 
 // redactURL is u without credentials, query and fragment; a removed query

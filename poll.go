@@ -151,9 +151,6 @@ type pollState struct {
 }
 
 func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay time.Duration) (*Task, error) {
-	if err := c.ready(); err != nil {
-		return nil, err
-	}
 	clk := c.cfg.clock
 	st := &pollState{taskID: taskID, start: clk.Now()}
 	var deadline time.Time
