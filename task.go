@@ -325,10 +325,6 @@ func (r *resultURLs) UnmarshalJSON(b []byte) error {
 			*r = resultURLs{one}
 		}
 	case '[':
-		if many, ok := plainStringList(b); ok {
-			*r = many
-			return nil
-		}
 		var many []string
 		if json.Unmarshal(b, &many) == nil {
 			*r = many
@@ -345,61 +341,6 @@ func (r *resultURLs) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
-}
-
-// plainStringList reads a JSON list of strings without escapes or
-// non-ASCII bytes (the URLs of a task answer) without a second scan by
-// encoding/json; ok is false for anything else. raw has been checked to be
-// valid JSON by the caller's decoder.
-func plainStringList(raw []byte) (list []string, ok bool) {
-	i := 0
-	next := func() byte { // the next non-space byte, 0 at the end
-		for ; i < len(raw); i++ {
-			if c := raw[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-				return c
-			}
-		}
-		return 0
-	}
-	if next() != '[' {
-		return nil, false
-	}
-	i++
-	list = []string{}
-	end := len(bytes.TrimRight(raw, " \t\r\n")) - 1 // where the closing ']' must be
-	if next() == ']' {
-		if i != end {
-			return nil, false
-		}
-		return list, true
-	}
-	for {
-		if next() != '"' {
-			return nil, false
-		}
-		start := i + 1
-		for i = start; i < len(raw) && raw[i] != '"'; i++ {
-			if c := raw[i]; c == '\\' || c < ' ' || c >= utf8.RuneSelf {
-				return nil, false
-			}
-		}
-		if i == len(raw) {
-			return nil, false
-		}
-		list = append(list, string(raw[start:i]))
-		i++
-		switch next() {
-		case ',':
-			i++
-		case ']':
-			if i != end {
-				return nil, false
-			}
-			return list, true
-		default:
-			return nil, false
-		}
-	}
 }
 
 // resultURL reads one item of a mixed images list: a string or {"url": "..."}.

@@ -206,25 +206,3 @@ func BenchmarkDecodeTask(b *testing.B) {
 		})
 	}
 }
-
-// TestPlainStringListMatchesEncodingJSON: the fast path for the images list
-// gives what encoding/json gives, or steps aside.
-func TestPlainStringListMatchesEncodingJSON(t *testing.T) {
-	for _, in := range []string{
-		`[]`, ` [ ] `, `["a"]`, `[ "a" , "b" ]`, `["https://x.test/a.png?X-Sig=1&b=2"]`, `[""]`,
-		`["a\"b"]`, `["a\\b"]`, `["\u00e9"]`, `["é"]`, `[1]`, `["a",1]`, `[null]`, `[["a"]]`, `["a"`, `["a",]`, `["a"]x`, `"a"`,
-	} {
-		got, ok := plainStringList([]byte(in))
-		var want []string
-		err := json.Unmarshal([]byte(in), &want)
-		if ok {
-			require.NoError(t, err, "%s", in)
-			assert.Equal(t, want, got, "%s", in)
-		} else {
-			assert.Nil(t, got, "%s", in)
-		}
-	}
-	got, ok := plainStringList([]byte(` [ "a" , "b" ] `))
-	assert.True(t, ok)
-	assert.Equal(t, []string{"a", "b"}, got)
-}
