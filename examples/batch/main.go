@@ -65,7 +65,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -76,13 +75,10 @@ import (
 func main() { demo.Main("batch", run) }
 
 type options struct {
+	demo.Flags      // -fake, -fake-duration, -max-wait, -poll
 	in, out, prompt string
 	concurrency     int
-	fake            bool
 	resubmitUnknown bool
-	maxWait         time.Duration
-	poll            time.Duration
-	fakeDuration    time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -93,20 +89,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction for every image, at most 800 characters (required)")
 	fs.StringVar(&o.out, "out", "edited", "folder for the results and the journal "+journalName+"; reuse it to resume")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "how many images to edit at once")
-	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
 	fs.BoolVar(&o.resubmitUnknown, "resubmit-unknown", false, "submit again the images whose earlier task cannot be followed: a submit with an unknown outcome, or a task on another server (you may pay twice)")
-	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for each task; a task still running then is resumed by the next run")
-	fs.DurationVar(&o.poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks of a task")
-	fs.DurationVar(&o.fakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
+	o.Register(fs, "each task; a task still running then is resumed by the next run")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: batch -in DIR -prompt TEXT [-out DIR] [-concurrency N]\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, demo.UsageError{Err: err}
+	if err := demo.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	var problem string
 	switch {
@@ -118,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		problem = "-out must not be empty"
 	case o.concurrency < 1:
 		problem = "-concurrency must be at least 1"
-	case o.poll <= 0:
+	case o.Poll <= 0:
 		problem = "-poll must be positive"
 	case sameDir(o.in, o.out):
 		problem = "-out must differ from -in: the results would be edited again on the next run"
@@ -218,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 
 	b := &batch{client: client, journal: j, opts: o, in: in, taken: taken,
-		server: client.BaseURL(), fake: demo.UsesFake(o.fake),
+		server: client.BaseURL(), fake: demo.UsesFake(o.Fake),
 		prog: newProgress(stderr, isTerminal(stderr), len(files))}
 	outcomes, fatal := b.runAll(ctx, files, last)
 	b.prog.close()
@@ -292,7 +282,7 @@ func existingResults(dir string) (map[string]string, error) {
 // newClient returns a client for MuleRouter, or for an in-process fake
 // server when there is no API key or -fake is given. Call cleanup when done.
 func newClient(o *options, stderr io.Writer) (client *qwenedit.Client, cleanup func(), err error) {
-	return demo.NewClient(o.fake, o.fakeDuration, stderr, qwenedit.WithUserAgent("examples-batch"))
+	return demo.NewClient(o.Fake, o.FakeDuration, stderr, qwenedit.WithUserAgent("examples-batch"))
 }
 
 // stagingDir, inside -out, receives results before they are renamed after their input.
@@ -488,10 +478,7 @@ func (b *batch) process(ctx context.Context, jb job) outcome {
 		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.file, out.taskID)
 	}
 
-	task, err := b.client.WaitForResult(ctx, out.taskID,
-		qwenedit.WithMaxWait(b.opts.maxWait),
-		qwenedit.WithPollInterval(b.opts.poll),
-	)
+	task, err := b.client.WaitForResult(ctx, out.taskID, b.opts.PollOptions()...)
 	if err != nil {
 		return b.waitFailed(jb, out, err)
 	}

@@ -50,6 +50,7 @@ func (b *optionalBool) Set(s string) error {
 func (b *optionalBool) IsBoolFlag() bool { return true }
 
 type options struct {
+	demo.Flags   // -fake, -fake-duration, -max-wait, -poll
 	images       imageList
 	prompt       string
 	negative     string
@@ -61,11 +62,7 @@ type options struct {
 	safety       optionalBool
 	out          string
 	resume       string
-	fake         bool
-	maxWait      time.Duration
 	model        string
-	poll         time.Duration
-	fakeDuration time.Duration
 }
 
 func main() { demo.Main("edit", run) }
@@ -84,11 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.safety, "safety-filter", "content safety filter (server default true)")
 	fs.StringVar(&o.out, "out", "out", "folder for the result images")
 	fs.StringVar(&o.resume, "resume", "", "a task ID to wait for instead of submitting a new task")
-	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
-	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for the result")
 	fs.StringVar(&o.model, "model", qwenedit.DefaultModel, "model: qwen-image-edit-max or qwen-image-edit-plus")
-	fs.DurationVar(&o.poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks")
-	fs.DurationVar(&o.fakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
+	o.Register(fs, "the result")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -100,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.Usage()
 		return nil, errors.New("need -image and -prompt (or -resume TASK_ID)")
 	}
-	if o.poll <= 0 {
+	if o.Poll <= 0 {
 		return nil, errors.New("-poll must be positive")
 	}
 	return o, nil
@@ -113,12 +107,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	client, stop, err := demo.NewClient(o.fake, o.fakeDuration, stderr, qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit"))
+	client, stop, err := demo.NewClient(o.Fake, o.FakeDuration, stderr, qwenedit.WithModel(o.model), qwenedit.WithUserAgent("examples-edit"))
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if o.resume != "" && demo.UsesFake(o.fake) {
+	if o.resume != "" && demo.UsesFake(o.Fake) {
 		fmt.Fprintln(stderr, "Note: the built-in fake starts empty on every run, so it knows no earlier task; to try -resume offline, run go run ./examples/fakeserver and set MULEROUTER_API_KEY and MULEROUTER_BASE_URL to what it prints.")
 	}
 
@@ -137,13 +131,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
-	task, err := client.WaitForResult(ctx, taskID,
-		qwenedit.WithMaxWait(o.maxWait),
-		qwenedit.WithPollInterval(o.poll),
-		qwenedit.WithOnPoll(func(t *qwenedit.Task) {
-			fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
-		}),
-	)
+	progress := qwenedit.WithOnPoll(func(t *qwenedit.Task) {
+		fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
+	})
+	task, err := client.WaitForResult(ctx, taskID, append(o.PollOptions(), progress)...)
 	if err != nil {
 		return resumeHint(taskID, o.out, explain(err))
 	}

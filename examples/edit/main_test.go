@@ -500,7 +500,7 @@ func TestRequestMapsOptions(t *testing.T) {
 	assert.Zero(t, req.N)
 	assert.Nil(t, req.PromptExtend)
 	assert.Nil(t, req.SafetyFilter)
-	assert.Equal(t, qwenedit.DefaultPollInterval, o.poll)
-	assert.Equal(t, qwenedit.DefaultMaxWait, o.maxWait)
+	assert.Equal(t, qwenedit.DefaultPollInterval, o.Poll)
+	assert.Equal(t, qwenedit.DefaultMaxWait, o.MaxWait)
 	assert.Equal(t, "out", o.out)
 }

@@ -52,13 +52,10 @@ func (l *imageList) String() string     { return strings.Join(*l, ",") }
 func (l *imageList) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
-	images       imageList
-	prompt       string
-	out          string
-	fake         bool
-	maxWait      time.Duration
-	poll         time.Duration
-	fakeDuration time.Duration
+	demo.Flags // -fake, -fake-duration, -max-wait, -poll
+	images     imageList
+	prompt     string
+	out        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -68,19 +65,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.images, "image", "input image, a file or an http(s) URL; repeat it: the first is \"Image 1\" in the prompt, the second \"Image 2\", the third \"Image 3\" (default: three generated demo images)")
 	fs.StringVar(&o.prompt, "prompt", defaultPrompt, "the edit instruction, at most 800 characters")
 	fs.StringVar(&o.out, "out", "out", "folder for the result images")
-	fs.BoolVar(&o.fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
-	fs.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for the result")
-	fs.DurationVar(&o.poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks")
-	fs.DurationVar(&o.fakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
+	o.Register(fs, "the result")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: multi [-image FILE -image FILE -image FILE] [-prompt TEXT] [-out DIR]\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, demo.UsageError{Err: err}
+	if err := demo.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	var problem string
 	switch {
@@ -88,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		problem = fmt.Sprintf("unexpected arguments %q; use -image for each image", fs.Args())
 	case len(o.images) > qwenedit.MaxImages:
 		problem = fmt.Sprintf("%d images given; the API takes at most %d", len(o.images), qwenedit.MaxImages)
-	case o.poll <= 0:
+	case o.Poll <= 0:
 		problem = "-poll must be positive"
 	}
 	if problem != "" {
@@ -156,13 +147,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "task %s submitted\n", info.ID)
 
 	start := time.Now()
-	task, err := client.WaitForResult(ctx, info.ID,
-		qwenedit.WithMaxWait(o.maxWait),
-		qwenedit.WithPollInterval(o.poll),
-		qwenedit.WithOnPoll(func(t *qwenedit.Task) {
-			fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
-		}),
-	)
+	progress := qwenedit.WithOnPoll(func(t *qwenedit.Task) {
+		fmt.Fprintf(stderr, "  %-10s %5.1fs\n", t.Status, time.Since(start).Seconds())
+	})
+	task, err := client.WaitForResult(ctx, info.ID, append(o.PollOptions(), progress)...)
 	if err != nil {
 		var timeout *qwenedit.WaitTimeoutError
 		if errors.As(err, &timeout) || errors.Is(err, context.Canceled) {
@@ -184,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // newClient returns a client for MuleRouter, or for an in-process fake
 // server when there is no API key or -fake is given. Call cleanup when done.
 func newClient(o *options, stderr io.Writer) (client *qwenedit.Client, cleanup func(), err error) {
-	return demo.NewClient(o.fake, o.fakeDuration, stderr, qwenedit.WithUserAgent("examples-multi"))
+	return demo.NewClient(o.Fake, o.FakeDuration, stderr, qwenedit.WithUserAgent("examples-multi"))
 }
 
 func toImage(p string) qwenedit.Image {

@@ -82,3 +82,38 @@ func (e UsageError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the problem with the command line.
 func (e UsageError) Unwrap() error { return e.Err }
+
+// Flags are the flags every example program shares. Embed them in a
+// program's options and Register them on its FlagSet.
+type Flags struct {
+	Fake         bool          // -fake: the built-in fake server even with a key
+	FakeDuration time.Duration // -fake-duration: how long its tasks take
+	MaxWait      time.Duration // -max-wait
+	Poll         time.Duration // -poll: the first and shortest wait between polls
+}
+
+// Register adds -fake, -fake-duration, -max-wait and -poll to fs; waitHelp
+// says what -max-wait waits for.
+func (f *Flags) Register(fs *flag.FlagSet, waitHelp string) {
+	fs.BoolVar(&f.Fake, "fake", false, "use the built-in fake server even if MULEROUTER_API_KEY is set")
+	fs.DurationVar(&f.MaxWait, "max-wait", qwenedit.DefaultMaxWait, "how long to wait for "+waitHelp)
+	fs.DurationVar(&f.Poll, "poll", qwenedit.DefaultPollInterval, "first (and shortest) wait between status checks")
+	fs.DurationVar(&f.FakeDuration, "fake-duration", 3*time.Second, "how long a task takes on the built-in fake server")
+}
+
+// PollOptions are the poll options the flags ask for.
+func (f *Flags) PollOptions() []qwenedit.PollOption {
+	return []qwenedit.PollOption{qwenedit.WithMaxWait(f.MaxWait), qwenedit.WithPollInterval(f.Poll)}
+}
+
+// Parse parses args into fs: flag.ErrHelp as it is, any other failure as a
+// UsageError (the flag package has printed it with the usage).
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{Err: err}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +70,20 @@ func TestExitCode(t *testing.T) {
 		assert.Equal(t, tc.code, exitCode("prog", tc.err, &stderr), "%v", tc.err)
 		assert.Equal(t, tc.printed, stderr.String(), "%v", tc.err)
 	}
+}
+
+// TestFlags checks the shared flags' defaults and parsing, and that a bad
+// flag is a UsageError while -h stays flag.ErrHelp.
+func TestFlags(t *testing.T) {
+	var f Flags
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.Register(fs, "the result")
+	require.NoError(t, Parse(fs, []string{"-fake", "-poll", "10ms", "-fake-duration", "0s"}))
+	assert.Equal(t, Flags{Fake: true, FakeDuration: 0, MaxWait: qwenedit.DefaultMaxWait, Poll: 10 * time.Millisecond}, f)
+	assert.Len(t, f.PollOptions(), 2)
+
+	var usage UsageError
+	assert.ErrorAs(t, Parse(fs, []string{"-poll", "soon"}), &usage)
+	assert.ErrorIs(t, Parse(fs, []string{"-h"}), flag.ErrHelp)
 }
