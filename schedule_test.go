@@ -65,14 +65,9 @@ const (
 	jitterSeeds  = 100              // jitter streams (SDK runs) per nominal duration
 )
 
-// scheduleRow is one line of the table: means over every run of one schedule
-// for one nominal duration.
-type scheduleRow struct {
-	schedule string
-	duration time.Duration
-	requests float64 // GETs per task
-	delay    float64 // notice delay, seconds
-}
+// scheduleRow is one line of the table (the docs' CSV row): means over
+// every run of one schedule for one nominal duration.
+type scheduleRow = schedcsv.Row
 
 // TestPollSchedule computes the table, rewrites the committed CSV with
 // -update, checks the committed CSV is current (so the docs cannot go stale)
@@ -81,30 +76,30 @@ func TestPollSchedule(t *testing.T) {
 	rows := pollScheduleTable(t)
 	logScheduleTable(t, rows)
 	if *update {
-		require.NoError(t, writeScheduleCSV(scheduleCSV, rows))
+		require.NoError(t, schedcsv.Write(scheduleCSV, rows))
 	}
 	t.Run("committed CSV is current", func(t *testing.T) {
-		committed, err := readScheduleCSV(scheduleCSV)
+		committed, err := schedcsv.Read(scheduleCSV)
 		require.NoError(t, err, "run: go test -run TestPollSchedule -update .")
 		require.Len(t, committed, len(rows), "run: go test -run TestPollSchedule -update .")
 		for i, want := range rows {
 			got := committed[i]
-			assert.Equal(t, want.schedule, got.schedule, "row %d", i)
-			assert.Equal(t, want.duration, got.duration, "row %d", i)
+			assert.Equal(t, want.Schedule, got.Schedule, "row %d", i)
+			assert.Equal(t, want.Duration, got.Duration, "row %d", i)
 			// The file holds 3 decimals; allow for that rounding only.
-			assert.InDelta(t, want.requests, got.requests, 1e-3, "row %d requests: run go test -run TestPollSchedule -update .", i)
-			assert.InDelta(t, want.delay, got.delay, 1e-3, "row %d notice delay: run go test -run TestPollSchedule -update .", i)
+			assert.InDelta(t, want.Requests, got.Requests, 1e-3, "row %d requests: run go test -run TestPollSchedule -update .", i)
+			assert.InDelta(t, want.NoticeDelay, got.NoticeDelay, 1e-3, "row %d notice delay: run go test -run TestPollSchedule -update .", i)
 		}
 	})
 	byKey := map[string]scheduleRow{}
 	for _, r := range rows {
-		byKey[r.schedule+"/"+r.duration.String()] = r
+		byKey[r.Schedule+"/"+r.Duration.String()] = r
 	}
 	for _, d := range scheduleDurations {
 		sdk, f5, f20 := byKey[schedSDK+"/"+d.String()], byKey[schedFixed5+"/"+d.String()], byKey[schedFixed20+"/"+d.String()]
 		t.Run("targets/"+d.String(), func(t *testing.T) {
-			assert.Less(t, sdk.requests, f5.requests, "a %s task: the SDK must send fewer GETs than the fixed 5 s loop", d)
-			assert.Less(t, sdk.delay, f20.delay, "a %s task: the SDK must notice completion sooner (mean, s) than the fixed 20 s loop", d)
+			assert.Less(t, sdk.Requests, f5.Requests, "a %s task: the SDK must send fewer GETs than the fixed 5 s loop", d)
+			assert.Less(t, sdk.NoticeDelay, f20.NoticeDelay, "a %s task: the SDK must notice completion sooner (mean, s) than the fixed 20 s loop", d)
 		})
 	}
 }
@@ -121,7 +116,7 @@ func TestPollScheduleDriver(t *testing.T) {
 		sdkPollTimes(t, req, 30*s, noJitter))
 	assert.Equal(t, []time.Duration{0, 5 * s, 10 * s, 15 * s, 20 * s, 25 * s, 30 * s}, fixedLoopPollTimes(5*s, 30*s))
 	assert.Equal(t, []time.Duration{0, 20 * s, 40 * s}, fixedLoopPollTimes(20*s, 30*s))
-	assert.Equal(t, scheduleRow{requests: 6, delay: 7.25}, meanOverCompletions(sdkPollTimes(t, req, 30*s, noJitter), []time.Duration{30 * s}))
+	assert.Equal(t, scheduleRow{Requests: 6, NoticeDelay: 7.25}, meanOverCompletions(sdkPollTimes(t, req, 30*s, noJitter), []time.Duration{30 * s}))
 
 	// A run whose task completes late polls like a run whose task completes
 	// earlier, up to the GET that sees the earlier completion.
@@ -142,12 +137,12 @@ func TestPollScheduleBaselinesAreExact(t *testing.T) {
 	for _, d := range scheduleDurations {
 		f5 := fixedLoopRow(schedFixed5, 5*time.Second, d)
 		f20 := fixedLoopRow(schedFixed20, 20*time.Second, d)
-		assert.InDelta(t, 2.5, f5.delay, 1e-9, "fixed 5 s, %s", d)
+		assert.InDelta(t, 2.5, f5.NoticeDelay, 1e-9, "fixed 5 s, %s", d)
 		want20 := 10.0
 		if d < phaseWindow {
 			want20 = (20*time.Second - d).Seconds() // before the first poll the delay falls linearly
 		}
-		assert.InDelta(t, want20, f20.delay, 1e-9, "fixed 20 s, %s", d)
+		assert.InDelta(t, want20, f20.NoticeDelay, 1e-9, "fixed 20 s, %s", d)
 	}
 }
 
@@ -192,10 +187,10 @@ func sdkRow(t *testing.T, req *EditRequest, d time.Duration) scheduleRow {
 	for s := range jitterSeeds {
 		polls := sdkPollTimes(t, req, times[len(times)-1], seededJitter(uint64(d), uint64(s)))
 		r := meanOverCompletions(polls, times)
-		sum.requests += r.requests
-		sum.delay += r.delay
+		sum.Requests += r.Requests
+		sum.NoticeDelay += r.NoticeDelay
 	}
-	return scheduleRow{schedule: schedSDK, duration: d, requests: sum.requests / jitterSeeds, delay: sum.delay / jitterSeeds}
+	return scheduleRow{Schedule: schedSDK, Duration: d, Requests: sum.Requests / jitterSeeds, NoticeDelay: sum.NoticeDelay / jitterSeeds}
 }
 
 // fixedLoopRow averages a fixed loop over the same completion times as the
@@ -203,7 +198,7 @@ func sdkRow(t *testing.T, req *EditRequest, d time.Duration) scheduleRow {
 func fixedLoopRow(name string, interval, d time.Duration) scheduleRow {
 	times := completionTimes(d)
 	r := meanOverCompletions(fixedLoopPollTimes(interval, times[len(times)-1]), times)
-	r.schedule, r.duration = name, d
+	r.Schedule, r.Duration = name, d
 	return r
 }
 
@@ -219,7 +214,7 @@ func meanOverCompletions(polls, times []time.Duration) scheduleRow {
 		delay += polls[i] - done
 	}
 	n := float64(len(times))
-	return scheduleRow{requests: float64(gets) / n, delay: delay.Seconds() / n}
+	return scheduleRow{Requests: float64(gets) / n, NoticeDelay: delay.Seconds() / n}
 }
 
 // sdkPollTimes drives the real Edit on a fake clock against a responder that
@@ -289,29 +284,7 @@ func logScheduleTable(t *testing.T, rows []scheduleRow) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-12s %8s %9s %14s\n", "schedule", "task", "requests", "notice delay")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-12s %8s %9.3f %13.3fs\n", r.schedule, r.duration, r.requests, r.delay)
+		fmt.Fprintf(&b, "%-12s %8s %9.3f %13.3fs\n", r.Schedule, r.Duration, r.Requests, r.NoticeDelay)
 	}
 	t.Log("\n" + b.String())
-}
-
-// writeScheduleCSV writes rows as the docs' data file.
-func writeScheduleCSV(path string, rows []scheduleRow) error {
-	out := make([]schedcsv.Row, len(rows))
-	for i, r := range rows {
-		out[i] = schedcsv.Row{Schedule: r.schedule, Duration: r.duration, Requests: r.requests, NoticeDelay: r.delay}
-	}
-	return schedcsv.Write(path, out)
-}
-
-// readScheduleCSV reads a file written by writeScheduleCSV.
-func readScheduleCSV(path string) ([]scheduleRow, error) {
-	in, err := schedcsv.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	rows := make([]scheduleRow, len(in))
-	for i, r := range in {
-		rows[i] = scheduleRow{schedule: r.Schedule, duration: r.Duration, requests: r.Requests, delay: r.NoticeDelay}
-	}
-	return rows, nil
 }

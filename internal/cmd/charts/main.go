@@ -29,6 +29,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
 )
 
 // main runs the command; any error exits with status 2.
@@ -126,7 +128,7 @@ func drawMemory(cfg config, log io.Writer) error {
 
 // drawSchedule reads the poll schedule table and writes its chart.
 func drawSchedule(cfg config, log io.Writer) error {
-	rows, err := readScheduleCSV(cfg.schedule)
+	rows, err := schedcsv.Read(cfg.schedule)
 	if err != nil {
 		return err
 	}

@@ -6,28 +6,6 @@ import (
 	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
 )
 
-// scheduleRow is one line of docs/data/poll-schedule.csv, which the root
-// package's TestPollSchedule writes (go test -run TestPollSchedule -update .).
-type scheduleRow struct {
-	schedule  string
-	duration  float64 // s
-	requests  float64 // mean GETs per task
-	noticeDly float64 // mean notice delay, s
-}
-
-// readScheduleCSV reads the poll schedule table.
-func readScheduleCSV(path string) ([]scheduleRow, error) {
-	in, err := schedcsv.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	rows := make([]scheduleRow, len(in))
-	for i, r := range in {
-		rows[i] = scheduleRow{schedule: r.Schedule, duration: r.Duration.Seconds(), requests: r.Requests, noticeDly: r.NoticeDelay}
-	}
-	return rows, nil
-}
-
 // scheduleStyles are the known schedules' legend names, colours, dashes and
 // label sides (left of the SDK's points, clear of the 5 s loop's; left of
 // the 20 s loop's, clear of its line down to the 5 s task).
@@ -39,13 +17,13 @@ var scheduleStyles = map[string]series{
 
 // scheduleChart plots requests against mean notice delay, one point per task
 // duration, one line per schedule: down and left is better.
-func scheduleChart(rows []scheduleRow, notes ...string) chart {
+func scheduleChart(rows []schedcsv.Row, notes ...string) chart {
 	var ss []series
 	xHi, yLo, yHi := 0.0, math.Inf(1), math.Inf(-1)
 	for _, r := range rows {
-		i := seriesFor(&ss, r.schedule, scheduleStyles)
-		ss[i].points = append(ss[i].points, point{x: r.noticeDly, y: r.requests, label: durationLabel(r.duration)})
-		xHi, yLo, yHi = max(xHi, r.noticeDly), min(yLo, r.requests), max(yHi, r.requests)
+		i := seriesFor(&ss, r.Schedule, scheduleStyles)
+		ss[i].points = append(ss[i].points, point{x: r.NoticeDelay, y: r.Requests, label: durationLabel(r.Duration.Seconds())})
+		xHi, yLo, yHi = max(xHi, r.NoticeDelay), min(yLo, r.Requests), max(yHi, r.Requests)
 	}
 	xMax := math.Ceil((xHi+1)/2) * 2
 	yMin, yMax := niceLogBounds(yLo, yHi)
