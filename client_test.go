@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -26,12 +27,12 @@ func TestNewClientKeyFromEnvAndOptions(t *testing.T) {
 
 	c, err := NewClient()
 	require.NoError(t, err)
-	assert.Equal(t, "env-key", c.cred.key)
+	assert.Equal(t, "Bearer env-key", c.auth())
 	assert.Equal(t, DefaultBaseURL, c.BaseURL())
 
 	c, err = NewClient(WithAPIKey("option-key"))
 	require.NoError(t, err)
-	assert.Equal(t, "option-key", c.cred.key, "the option wins over the environment")
+	assert.Equal(t, "Bearer option-key", c.auth(), "the option wins over the environment")
 
 	_, err = NewClient(WithAPIKey(""))
 	assert.ErrorIs(t, err, ErrNoAPIKey, "an explicit empty key does not fall back to the environment")
@@ -109,27 +110,84 @@ func TestKeyNeverPrinted(t *testing.T) {
 	const key = "sk-very-secret-value"
 	c, err := NewClient(WithAPIKey(key), WithBaseURL(testBase))
 	require.NoError(t, err)
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
-		out := fmt.Sprintf(verb, c)
-		assert.NotContains(t, out, key, verb)
-		assert.NotContains(t, out, fmt.Sprintf("%x", key), verb)
-	}
-	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.cfg, c.cfg), key)
-	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.hc.Transport, c.hc.Transport), key)
-	// A Client value (not pointer) and a struct embedding one reach the
-	// fields without the Format method: the key must not be among them.
-	embedding := struct {
+	type embedding struct {
 		Name string
 		Client
-	}{"svc", *c}
-	for _, verb := range []string{"%v", "%+v", "%#v"} {
-		assert.NotContains(t, fmt.Sprintf(verb, *c), key, verb)
-		assert.NotContains(t, fmt.Sprintf(verb, embedding), key, verb)
 	}
+	type embeddingPtr struct {
+		Name string
+		*Client
+	}
+	values := map[string]any{
+		"pointer":             c,
+		"value":               *c,
+		"struct embedding":    embedding{"svc", *c},
+		"struct embedding *":  embeddingPtr{"svc", c},
+		"pointer to embedder": &embedding{"svc", *c},
+		"slice of values":     []Client{*c},
+		"map of values":       map[string]Client{"c": *c},
+	}
+	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T", "%p", "%t"}
+	for name, v := range values {
+		for _, verb := range verbs {
+			out := fmt.Sprintf(verb, v)
+			assert.NotContains(t, out, key, "%s %s", name, verb)
+			assert.NotContains(t, out, fmt.Sprintf("%x", key), "%s %s", name, verb)
+			assert.NotContains(t, out, fmt.Sprintf("%X", key), "%s %s", name, verb)
+		}
+	}
+	assert.NotContains(t, fmt.Sprintf("%+v %#v", c.cfg, c.cfg), key)
 
 	_, err = NewClient(WithAPIKey("bad key\n"+key), WithBaseURL(testBase))
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), key)
+}
+
+// TestKeyUnreachableByReflection walks every field reachable from a Client
+// (unexported ones too, as fmt and loggers do) and finds the key in none:
+// it lives only inside a closure.
+func TestKeyUnreachableByReflection(t *testing.T) {
+	const key = "sk-very-secret-value"
+	c, err := NewClient(WithAPIKey(key), WithBaseURL(testBase))
+	require.NoError(t, err)
+	var found []string
+	seen := map[uintptr]bool{}
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.String:
+			if strings.Contains(v.String(), key) {
+				found = append(found, path)
+			}
+		case reflect.Pointer, reflect.Interface:
+			if v.IsNil() {
+				return
+			}
+			if v.Kind() == reflect.Pointer {
+				if seen[v.Pointer()] {
+					return
+				}
+				seen[v.Pointer()] = true
+			}
+			walk(v.Elem(), path)
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			}
+		case reflect.Map:
+			for _, k := range v.MapKeys() {
+				walk(k, path+"[key]")
+				walk(v.MapIndex(k), path+"[value]")
+			}
+		}
+	}
+	walk(reflect.ValueOf(c), "Client")
+	assert.Empty(t, found, "the key is reachable by reflection")
+	assert.Equal(t, "Bearer "+key, c.auth(), "yet the client can still use it")
 }
 
 // TestUserAgentRejectsControlCharacters checks that a User-Agent net/http

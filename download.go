@@ -1,19 +1,19 @@
 package qwenedit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 )
@@ -118,71 +118,70 @@ func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (i
 	}
 	cw := &countingWriter{w: w}
 	var ctype string
-	ev := event{method: http.MethodGet, path: redactURL(u)}
-	err = c.withRetries(ctx, ev, c.downloadAttemptTimeout(), func(actx context.Context, _ int) outcome {
-		var o outcome
-		ctype, o = c.downloadAttempt(actx, ctx, u, cw)
-		if cw.n > 0 {
-			o.retry = false // bytes already went to w; a retry would duplicate them
+	err = c.send(ctx, apiCall{method: http.MethodGet, url: u, read: func(resp *http.Response) error {
+		var err error
+		ctype, err = c.copyImage(cw, resp)
+		if err != nil && (cw.n > 0 || cw.err != nil) {
+			// Bytes already went to w, or w itself failed: a retry would
+			// duplicate them or fail the same way.
+			return finalError{err}
 		}
-		return o
-	})
-	return cw.n, ctype, err
+		return err
+	}})
+	if err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusForbidden || apiErr.StatusCode == http.StatusNotFound) {
+			err = fmt.Errorf("%w: %w", ErrResultExpired, err)
+		}
+		return cw.n, "", err
+	}
+	return cw.n, ctype, nil
 }
 
-// downloadAttemptTimeout is the time one download attempt may take: the
-// per-attempt timeout plus 1 s per 256 KiB of the download cap, as a
-// submit gets 1 s per 256 KiB of its body.
-func (c *Client) downloadAttemptTimeout() time.Duration {
-	return c.cfg.retry.attemptTimeout + time.Duration(c.cfg.maxDownload/(256<<10))*time.Second
-}
-
-func (c *Client) downloadAttempt(actx, parent context.Context, u *url.URL, w *countingWriter) (string, outcome) {
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", outcome{err: downloadErr(parent, "", err)}
+// copyImage checks that a 2xx answer is an image within the download cap
+// and copies it to w. An answer that is empty or does not sniff as an image
+// (an error page served as image/png, say) is an error whatever its
+// Content-Type, and nothing is written for it.
+func (c *Client) copyImage(w *countingWriter, resp *http.Response) (string, error) {
+	limit := c.cfg.maxDownload
+	if resp.ContentLength > limit {
+		return "", finalError{fmt.Errorf("%w: %d bytes, the cap is %d", ErrResponseTooLarge, resp.ContentLength, limit)}
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", outcome{err: downloadErr(parent, "", err), retry: parent.Err() == nil, reason: "network"}
+	head := make([]byte, imageinfo.SniffLen)
+	n, err := io.ReadFull(resp.Body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", downloadStatusFailure(resp, u, c.cfg.clock)
+	format, sniffErr := imageinfo.Sniff(head[:n])
+	if sniffErr != nil {
+		what := "is not an image"
+		if n == 0 {
+			what = "is empty"
+		}
+		return "", fmt.Errorf("%w: the answer %s (Content-Type %q)", ErrUnexpectedResponse, what, resp.Header.Get("Content-Type"))
 	}
-	if resp.ContentLength > c.cfg.maxDownload {
-		return "", outcome{err: fmt.Errorf("qwenedit: download: %w: %d bytes, the cap is %d", ErrResponseTooLarge, resp.ContentLength, c.cfg.maxDownload)}
-	}
-	body := io.LimitReader(resp.Body, c.cfg.maxDownload+1)
-	ctype, body, err := checkImageContentType(resp.Header.Get("Content-Type"), body)
-	if err != nil {
-		return "", outcome{err: err}
-	}
-	n, err := io.Copy(w, body)
+	body := io.MultiReader(bytes.NewReader(head[:n]), resp.Body)
+	copied, err := io.Copy(w, io.LimitReader(body, addSat64(limit, 1)))
 	switch {
-	case n > c.cfg.maxDownload:
-		return "", outcome{err: fmt.Errorf("qwenedit: download: %w: more than %d bytes", ErrResponseTooLarge, c.cfg.maxDownload)}
+	case copied > limit:
+		return "", finalError{fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)}
 	case w.err != nil:
-		// The caller's writer failed, not the network: nothing to retry.
-		return "", outcome{err: fmt.Errorf("qwenedit: download: writing the image: %w", w.err)}
+		// The caller's writer failed, not the network.
+		return "", finalError{fmt.Errorf("writing the image: %w", w.err)}
 	case err != nil:
-		return "", outcome{err: downloadErr(parent, "reading the image: ", err), retry: parent.Err() == nil, reason: "response body"}
-	case resp.ContentLength >= 0 && n != resp.ContentLength:
-		return "", outcome{err: fmt.Errorf("qwenedit: download: got %d of %d bytes: %w", n, resp.ContentLength, io.ErrUnexpectedEOF), retry: true, reason: "short body"}
+		return "", err
+	case resp.ContentLength >= 0 && copied != resp.ContentLength:
+		return "", fmt.Errorf("got %d of %d bytes: %w", copied, resp.ContentLength, io.ErrUnexpectedEOF)
 	}
-	return ctype, outcome{}
+	return format.MIME(), nil
 }
 
-// downloadErr names a failed download attempt without the URL's query
-// (its signature), and marks with ErrAttemptTimeout a deadline that was
-// the per-attempt timeout rather than the caller's.
-func downloadErr(parent context.Context, what string, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = redactURLString(ue.URL) // the request's, or a redirect's
+// addSat64 is a+b for non-negative sizes, saturating instead of overflowing.
+func addSat64(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
 	}
-	return attemptErr(parent, "qwenedit: download", what, err)
+	return a + b
 }
 
 // redactURL is u without credentials, query and fragment; a removed query
@@ -207,34 +206,6 @@ func redactURLString(raw string) string {
 		return raw[:i] + "?…"
 	}
 	return raw
-}
-
-func downloadStatusFailure(resp *http.Response, u *url.URL, clk clock) outcome {
-	apiErr := newAPIError(http.MethodGet, u.Path, resp, clk.Now())
-	o := outcome{err: apiErr, retry: isRetryableStatus(resp.StatusCode), retryAfter: apiErr.RetryAfter, reason: fmt.Sprintf("status %d", resp.StatusCode)}
-	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound {
-		o.err = fmt.Errorf("%w: %w", ErrResultExpired, apiErr)
-	}
-	return o
-}
-
-// checkImageContentType accepts image/* and, for a missing or generic type,
-// sniffs the first bytes. It returns the body with the sniffed bytes put back.
-func checkImageContentType(header string, body io.Reader) (string, io.Reader, error) {
-	mt, _, _ := mime.ParseMediaType(header)
-	if strings.HasPrefix(mt, "image/") {
-		return mt, body, nil
-	}
-	if mt != "" && mt != "application/octet-stream" && mt != "binary/octet-stream" {
-		return "", nil, fmt.Errorf("qwenedit: download: %w: content type %q is not an image", ErrUnexpectedResponse, header)
-	}
-	head := make([]byte, imageinfo.SniffLen)
-	n, _ := io.ReadFull(body, head)
-	f, err := imageinfo.Sniff(head[:n])
-	if err != nil {
-		return "", nil, fmt.Errorf("qwenedit: download: %w: the body is not an image", ErrUnexpectedResponse)
-	}
-	return f.MIME(), io.MultiReader(strings.NewReader(string(head[:n])), body), nil
 }
 
 func extensionFor(mediaType string) string {

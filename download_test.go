@@ -232,7 +232,7 @@ func TestDownloadAttemptTimeoutScalesWithTheCap(t *testing.T) {
 		{time.Second, 256<<10 - 1, time.Second},
 	} {
 		c := loopbackClient(t, "http://127.0.0.1:1", WithAttemptTimeout(tc.base), WithMaxDownloadSize(tc.cap))
-		assert.Equal(t, tc.want, c.downloadAttemptTimeout())
+		assert.Equal(t, tc.want, c.attemptTimeout(apiCall{method: http.MethodGet, url: &url.URL{Scheme: "https", Host: "x"}}))
 	}
 
 	img := pngBytes(t, 64, 64)

@@ -43,14 +43,6 @@ func defaultConfig() config {
 	}
 }
 
-// String hides the key so that printing a config (say, in a panic) never leaks it.
-func (c config) String() string {
-	return fmt.Sprintf("qwenedit.config{baseURL: %q, model: %q, apiKey: %s}", c.baseURL, c.model, redact(c.apiKey))
-}
-
-// GoString is String for %#v.
-func (c config) GoString() string { return c.String() }
-
 // WithAPIKey sets the MuleRouter API key, overriding MULEROUTER_API_KEY.
 // An empty key makes NewClient fail with ErrNoAPIKey rather than fall back
 // to the environment: an explicit option always wins.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,35 +42,79 @@ func (p retryPolicy) backoff(n int, jitter func() float64) time.Duration {
 	return time.Duration(jitter() * float64(ceiling))
 }
 
-// outcome is what one attempt tells the retry engine.
+// outcome is what one attempt tells the retry policy: facts, not a verdict.
 type outcome struct {
 	err        error
-	retry      bool          // the same attempt may succeed later and repeating it is safe
+	status     int           // HTTP status of a non-2xx answer, else 0
+	network    bool          // a network or body-read failure that may pass
+	sent       bool          // the request may have reached the server in full
+	answered   bool          // a 2xx answer arrived but could not be read
 	retryAfter time.Duration // the server's requested wait, 0 if none
 	reason     string        // short cause for the log: "status 503", "network", ...
 }
 
-// attemptFunc performs one attempt; n counts from 0.
-type attemptFunc func(ctx context.Context, n int) outcome
+// retryable is the one retry rule of every HTTP call. A submit (POST) is
+// repeated only when no task can have been made: a 429, or a network
+// failure before the request was sent in full. Other calls are repeated
+// after a network failure or a retryableStatus.
+func retryable(method string, o outcome) bool {
+	switch {
+	case o.status != 0 && method == http.MethodPost:
+		return o.status == http.StatusTooManyRequests
+	case o.status != 0:
+		return retryableStatus(o.status)
+	case method == http.MethodPost:
+		return o.network && !o.sent
+	}
+	return o.network
+}
+
+// retryableStatus lists the answers after which the same GET may succeed:
+// 408, 425, 429 and every 5xx. Polls, downloads and the retries of one
+// call share it.
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return code >= 500
+}
+
+// ambiguous reports a submit whose outcome is unknown: it may have
+// reached the server in full and no answer says that it made no task (a
+// lost or unreadable answer, a 5xx from a gateway, or a redirect, which is
+// never followed for a submit).
+func ambiguous(method string, o outcome) bool {
+	if method != http.MethodPost || !o.sent {
+		return false
+	}
+	return o.status == 0 || o.status >= 500 || (o.status >= 300 && o.status < 400)
+}
 
 // withRetries runs attempt until it succeeds, fails for good, the retries or
-// the budget are used up, or ctx ends. Each attempt gets its own timeout.
-// The last attempt's error is returned, so callers see the real cause.
-func (c *Client) withRetries(ctx context.Context, ev event, timeout time.Duration, attempt attemptFunc) error {
-	p := c.cfg.retry
+// the budget are used up, or ctx ends. The last attempt's error is
+// returned, so callers see the real cause; a submit that may have made a
+// task is an *AmbiguousSubmitError.
+func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, attempt func(n int) outcome) error {
 	var slept time.Duration
 	for n := 0; ; n++ {
-		o := c.runAttempt(ctx, timeout, n, attempt)
+		o := attempt(n)
 		ev.attempt = n + 1
 		if o.err == nil {
 			return nil
 		}
-		if !o.retry || ctx.Err() != nil {
+		if ambiguous(ev.method, o) {
+			o.err = &AmbiguousSubmitError{Err: o.err}
+		}
+		if !retryable(ev.method, o) || ctx.Err() != nil {
 			c.logFailure(ctx, ev, o)
 			return o.err
 		}
-		if n >= p.maxRetries {
+		if n >= maxRetries {
 			c.logFailure(ctx, ev, o)
+			if maxRetries == 0 {
+				return o.err
+			}
 			return fmt.Errorf("%w (gave up after %d attempts)", o.err, n+1)
 		}
 		delay, why := c.nextDelay(ctx, n, o, slept)
@@ -85,12 +130,6 @@ func (c *Client) withRetries(ctx context.Context, ev event, timeout time.Duratio
 	}
 }
 
-func (c *Client) runAttempt(ctx context.Context, timeout time.Duration, n int, attempt attemptFunc) outcome {
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return attempt(actx, n)
-}
-
 // nextDelay picks the wait before the next attempt, or says why there is none.
 func (c *Client) nextDelay(ctx context.Context, n int, o outcome, slept time.Duration) (time.Duration, string) {
 	p := c.cfg.retry
@@ -101,7 +140,7 @@ func (c *Client) nextDelay(ctx context.Context, n int, o outcome, slept time.Dur
 		}
 		delay = o.retryAfter
 	}
-	if slept+delay > p.budget {
+	if addSat(slept, delay) > p.budget {
 		return 0, fmt.Sprintf("the retry budget of %s is used up", p.budget)
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
@@ -110,34 +149,55 @@ func (c *Client) nextDelay(ctx context.Context, n int, o outcome, slept time.Dur
 	return delay, ""
 }
 
-// isRetryableStatus lists the statuses after which the same call may succeed.
-func isRetryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
+// addSat is a+b for non-negative durations, saturating at the largest
+// Duration instead of overflowing: a setting that means "no limit" (say,
+// math.MaxInt64) plus anything is still no limit.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
 	}
-	return false
+	return a + b
+}
+
+// durationSat is v units as a Duration, saturating at the largest one.
+func durationSat(v float64, unit time.Duration) time.Duration {
+	if d := v * float64(unit); d < math.MaxInt64 {
+		return time.Duration(d)
+	}
+	return math.MaxInt64
+}
+
+// isDigits reports a non-empty string of ASCII digits (delay-seconds).
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // parseRetryAfter reads Retry-After-Ms (milliseconds), else Retry-After in
 // seconds or as an HTTP date. Unparseable or past values give 0.
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if ms := strings.TrimSpace(h.Get("Retry-After-Ms")); ms != "" {
-		if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 && v < 1e12 {
-			return time.Duration(v * float64(time.Millisecond))
+		if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 {
+			return durationSat(v, time.Millisecond)
 		}
 	}
 	ra := strings.TrimSpace(h.Get("Retry-After"))
 	if ra == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(ra, 10, 64); err == nil {
-		if secs <= 0 || secs > 1e9 {
+	if isDigits(ra) {
+		// A huge value is a real (if odd) request to wait a long time: it
+		// saturates, and so ends the retries with RetryAfter set, rather
+		// than being dropped and retried at once.
+		secs, _ := strconv.ParseFloat(ra, 64)
+		if secs <= 0 {
 			return 0
 		}
-		return time.Duration(secs) * time.Second
+		return durationSat(secs, time.Second)
 	}
 	if t, err := http.ParseTime(ra); err == nil && t.After(now) {
 		return t.Sub(now)

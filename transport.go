@@ -31,38 +31,27 @@ func defaultHTTPClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// authTransport adds the bearer key to requests for the API's own origin and
-// strips any Authorization header from requests elsewhere (result hosts,
-// redirects), so the key never leaves the origin it belongs to.
-type authTransport struct {
+// keyGuard strips the Authorization header from any request that leaves
+// the API's origin (a redirect to another host, scheme or port), so the
+// key never reaches a host it does not belong to. net/http strips it only
+// for other domains, not for a move from https to http on the same host.
+type keyGuard struct {
 	base   http.RoundTripper
 	origin string // scheme://host:port of the base URL
-	cred   *credential
 }
 
-func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	same := originOf(req.URL) == t.origin
-	if got := req.Header.Get("Authorization"); (same && got == t.cred.header) || (!same && got == "") {
+func (t *keyGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Authorization") == "" || originOf(req.URL) == t.origin {
 		return t.base.RoundTrip(req)
 	}
 	// A RoundTripper must not modify the caller's request.
 	r := req.Clone(req.Context())
-	if same {
-		r.Header.Set("Authorization", t.cred.header)
-	} else {
-		r.Header.Del("Authorization")
-	}
+	r.Header.Del("Authorization")
 	return t.base.RoundTrip(r)
 }
 
-// String keeps the key out of any printout of the transport.
-func (t *authTransport) String() string { return "qwenedit.authTransport{origin: " + t.origin + "}" }
-
-// GoString is String for %#v.
-func (t *authTransport) GoString() string { return t.String() }
-
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the wrapped transport.
-func (t *authTransport) CloseIdleConnections() {
+func (t *keyGuard) CloseIdleConnections() {
 	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
@@ -90,13 +79,13 @@ func originOf(u *url.URL) string {
 // 303 answer to a POST with a GET elsewhere, after the task may have been
 // created, and a failure of that GET would look like a submit that was
 // never sent. The 3xx is returned instead and the submit is ambiguous.
-func wrapHTTPClient(hc *http.Client, origin string, cred *credential) *http.Client {
+func wrapHTTPClient(hc *http.Client, origin string) *http.Client {
 	cp := *hc
 	base := cp.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	cp.Transport = &authTransport{base: base, origin: origin, cred: cred}
+	cp.Transport = &keyGuard{base: base, origin: origin}
 	userCheck := cp.CheckRedirect
 	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		switch {

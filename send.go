@@ -1,0 +1,407 @@
+package qwenedit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
+)
+
+// This file is the one request path: every HTTP call of the SDK (submit,
+// poll, download) is an apiCall run by send, which builds the request,
+// sends it, classifies the answer (classify*) and lets the retry policy
+// (retry.go) decide what happens next.
+
+// Limits on what the client reads from a response.
+const (
+	maxSuccessBody = 4 << 20  // a task JSON is a few hundred bytes; 4 MiB is generous
+	maxErrorBody   = 64 << 10 // error bodies are parsed from at most this much
+	maxDrain       = 64 << 10
+)
+
+// maxInMemoryBody is the largest request body sent from memory rather than
+// streamed: small enough to be no memory concern, big enough for a prompt
+// and a small image.
+const maxInMemoryBody = 64 << 10
+
+// apiCall is one logical HTTP call. Its body can be rebuilt for each
+// attempt, but never by net/http (see newRequest).
+type apiCall struct {
+	method string
+	path   string           // absolute path on the API origin, or "" when url is set
+	url    *url.URL         // a download's absolute URL; nil for API calls
+	body   *streambody.Body // nil for GET
+	// once turns the call's own retries off: the poller retries by its
+	// own schedule, and two layers would multiply the requests.
+	once bool
+	// read consumes a 2xx answer; nil reads a JSON answer of at most
+	// maxSuccessBody into apiResponse.body. Its error ends the attempt.
+	read func(resp *http.Response) error
+}
+
+// target is the URL the call goes to.
+func (ac apiCall) target(c *Client) string {
+	if ac.url != nil {
+		return ac.url.String()
+	}
+	return c.origin + ac.path
+}
+
+// name is how errors and logs name the call: method and path, never a
+// result URL's query (its signature).
+func (ac apiCall) name() string {
+	if ac.url != nil {
+		return ac.method + " " + redactURL(ac.url)
+	}
+	return ac.method + " " + ac.path
+}
+
+// apiResponse is a fully read 2xx JSON answer.
+type apiResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call runs ac with retries and returns the 2xx answer, read as JSON.
+func (c *Client) call(ctx context.Context, ac apiCall) (*apiResponse, error) {
+	resp := &apiResponse{}
+	ac.read = func(r *http.Response) error {
+		body, err := readLimited(r.Body, r.ContentLength, maxSuccessBody)
+		resp.status, resp.header, resp.body = r.StatusCode, r.Header, body
+		return err
+	}
+	if err := c.send(ctx, ac); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// send runs ac, retrying as the policy allows; ac.read consumes the answer.
+func (c *Client) send(ctx context.Context, ac apiCall) error {
+	maxRetries := c.cfg.retry.maxRetries
+	if ac.once {
+		maxRetries = 0
+	}
+	timeout := c.attemptTimeout(ac)
+	return c.withRetries(ctx, event{method: ac.method, path: ac.name()[len(ac.method)+1:]}, maxRetries, func(n int) outcome {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return c.attempt(actx, ctx, ac, n)
+	})
+}
+
+// attemptTimeout is the time one attempt may take: the per-attempt
+// timeout, plus 1 s per 256 KiB of the body to upload or, for a download,
+// of the download cap, so that the largest request or image still gets
+// through at 256 KiB/s. Sums saturate: a huge setting means "no limit",
+// never an overflow into the past.
+func (c *Client) attemptTimeout(ac apiCall) time.Duration {
+	var bytes int64
+	switch {
+	case ac.body != nil:
+		bytes = ac.body.Len()
+	case ac.url != nil:
+		bytes = c.cfg.maxDownload
+	}
+	return addSat(c.cfg.retry.attemptTimeout, time.Duration(bytes/(256<<10))*time.Second)
+}
+
+// attempt performs one HTTP exchange. actx carries the per-attempt timeout;
+// parent is the caller's context, used to tell our timeout from theirs.
+func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcome {
+	if err := parent.Err(); err != nil {
+		// Nothing goes out for a caller who already gave up: a plain
+		// context error, never "a task may exist".
+		return outcome{err: fmt.Errorf("qwenedit: %s: %w", ac.name(), err)}
+	}
+	req, err := c.newRequest(actx, ac)
+	if err != nil {
+		return outcome{err: err}
+	}
+	trace := &sendTrace{}
+	if ac.method == http.MethodPost {
+		// Only a submit needs to know how far the request got.
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return classifyTransport(parent, ac, err, trace)
+	}
+	defer resp.Body.Close()
+	if c.logs(actx, slog.LevelDebug) {
+		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.name()[len(ac.method)+1:], n + 1}.attrs(
+			slog.Int("status", resp.StatusCode),
+			slog.Duration("elapsed", time.Since(start)),
+			slog.String("traceparent", resp.Header.Get("Traceparent")),
+		)...)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return classifyStatus(ac, resp, c.cfg.clock.Now())
+	}
+	if req.Header.Get("Expect") != "" && !trace.continued() {
+		c.expectIgnored.Store(true)
+	}
+	if err := ac.read(resp); err != nil {
+		return classifyRead(parent, ac, err)
+	}
+	return outcome{}
+}
+
+// newRequest builds the request of one attempt: the one place that sets
+// headers and the key.
+func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, error) {
+	body, err := c.requestBody(ac)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
+	if err != nil {
+		return nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	if ac.url == nil {
+		req.Header.Set("Accept", "application/json")
+	}
+	if ac.url == nil || originOf(ac.url) == c.keyOrigin {
+		// Only the API's own origin gets the key, never a result host; the
+		// transport also strips it from a redirect that leaves the origin.
+		req.Header.Set("Authorization", c.auth())
+	}
+	if ac.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = ac.body.Len()
+		// A paid POST must never be rewindable: with a GetBody, net/http's
+		// HTTP/2 transport replays it after a RST_STREAM(PROTOCOL_ERROR) or
+		// REFUSED_STREAM, even when the server has read it all and made a
+		// task (NewRequestWithContext sets one for a *bytes.Reader). The
+		// SDK retries a submit itself, and only when nothing was sent.
+		req.GetBody = nil
+		if c.expectContinue(ac) {
+			req.Header.Set("Expect", "100-continue")
+		}
+	}
+	return req, nil
+}
+
+// requestBody is the body of one attempt: small bodies from memory, large
+// ones streamed.
+func (c *Client) requestBody(ac apiCall) (io.Reader, error) {
+	switch {
+	case ac.body == nil:
+		return nil, nil
+	case ac.body.Len() <= maxInMemoryBody:
+		// net/http sends headers and an in-memory body in one packet, but
+		// flushes headers on their own before a streamed body: an extra
+		// round of wake-ups that costs a small submit ~30 %.
+		b, err := ac.body.Bytes()
+		if err != nil {
+			return nil, imageSourceErr(ac, err)
+		}
+		return bytes.NewReader(b), nil
+	}
+	rc, err := ac.body.Open()
+	if err != nil {
+		return nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
+	}
+	return rc, nil
+}
+
+// expectContinue reports whether a request should ask the server to
+// approve its body first ("Expect: 100-continue"). Large bodies do, so that
+// a server refusing the call (a wrong key, no balance, a rate limit) says
+// so before megabytes are sent. Without it, over HTTP/1.1, the refusal
+// races the upload: the server answers and closes, the client's write
+// fails, and the answer is lost, which would make a clean 401 look like a
+// submit that may have created a task. Once a server has answered a large
+// submit without a 100 Continue, it does not honour Expect and each
+// request would wait ExpectContinueTimeout for nothing, so the Client
+// stops asking.
+func (c *Client) expectContinue(ac apiCall) bool {
+	return ac.body.Len() > maxInMemoryBody && !c.expectIgnored.Load()
+}
+
+// classifyTransport classifies an error from http.Client.Do.
+func classifyTransport(parent context.Context, ac apiCall, err error, trace *sendTrace) outcome {
+	if isSourceError(err) {
+		// Our own image failed mid-body: the server got a truncated request
+		// and can have made nothing, and a retry would fail the same way.
+		return outcome{err: imageSourceErr(ac, err)}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ac.url != nil {
+		ue.URL = redactURLString(ue.URL) // the request's, or a redirect's
+	}
+	o := outcome{err: attemptErr(parent, ac, "", err), reason: "network", network: true}
+	if ac.method == http.MethodPost {
+		o.sent = !trace.nothingSent(err)
+		if o.sent {
+			o.reason = "network after the request was sent"
+		} else {
+			o.reason = "network, request not sent"
+		}
+	}
+	return o
+}
+
+// classifyStatus turns a non-2xx answer into an *APIError.
+func classifyStatus(ac apiCall, resp *http.Response, now time.Time) outcome {
+	apiErr := newAPIError(ac.method, ac.name()[len(ac.method)+1:], resp, now)
+	return outcome{err: apiErr, status: resp.StatusCode, sent: true, retryAfter: apiErr.RetryAfter,
+		reason: fmt.Sprintf("status %d", resp.StatusCode)}
+}
+
+// classifyRead classifies an error while reading a 2xx answer.
+func classifyRead(parent context.Context, ac apiCall, err error) outcome {
+	var final finalError
+	if errors.As(err, &final) {
+		return outcome{err: final.err, sent: true}
+	}
+	o := outcome{err: attemptErr(parent, ac, "reading response: ", err), sent: true, answered: true, reason: "response body"}
+	// A body too large to read will not shrink on a retry.
+	o.network = !errors.Is(err, ErrResponseTooLarge)
+	return o
+}
+
+// finalError is a read failure that no retry can mend (the caller's
+// writer failed, or bytes already went to it); read functions wrap such
+// errors in it.
+type finalError struct{ err error }
+
+func (e finalError) Error() string { return e.err.Error() }
+func (e finalError) Unwrap() error { return e.err }
+
+// isSourceError reports a failure of a local image inside the request body.
+func isSourceError(err error) bool {
+	var se *streambody.SourceError
+	return errors.As(err, &se)
+}
+
+// imageSourceErr is the error of a call whose local image failed while its
+// body was built or sent.
+func imageSourceErr(ac apiCall, err error) error {
+	return fmt.Errorf("qwenedit: %s: %w: %w", ac.name(), ErrImageSource, err)
+}
+
+// attemptErr is "qwenedit: <call>: <what><err>", marked with
+// ErrAttemptTimeout when the deadline that ended the attempt was the
+// per-attempt timeout rather than the caller's, so that the caller can
+// tell them apart.
+func attemptErr(parent context.Context, ac apiCall, what string, err error) error {
+	if parent.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("qwenedit: %s: %s%w: %w", ac.name(), what, ErrAttemptTimeout, err)
+	}
+	return fmt.Errorf("qwenedit: %s: %s%w", ac.name(), what, err)
+}
+
+// readLimited reads all of r, failing with ErrResponseTooLarge past limit
+// bytes. size is the announced length (-1 if unknown): an answer announced
+// too large fails before a byte is read, and a known size is read into a
+// buffer of exactly that size instead of a doubling one.
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, size, limit)
+	}
+	var buf bytes.Buffer
+	if size >= 0 {
+		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
+	}
+	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// drain reads a little of what is left so the connection can be reused, then
+// gives up: a huge error body is not worth reading to keep one connection.
+func drain(r io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r, maxDrain))
+}
+
+// sendTrace records how far a request got, to tell "never sent" (safe to
+// retry a submit) from "sent, answer lost" (a task may exist).
+type sendTrace struct {
+	mu        sync.Mutex
+	getConn   bool // the transport started to look for a connection (real transports only)
+	gotConn   bool
+	wroteDone bool
+	wroteErr  error
+	firstByte bool // a response began to arrive (an interim 1xx or the final one)
+	interim   bool // an interim 1xx response arrived (a 100 Continue, say)
+}
+
+func (t *sendTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.mu.Lock(); t.getConn = true; t.mu.Unlock() },
+		GotConn: func(httptrace.GotConnInfo) {
+			t.mu.Lock()
+			// A transport may retry on a fresh connection; only the last one counts.
+			t.gotConn, t.wroteDone, t.wroteErr = true, false, nil
+			t.mu.Unlock()
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			t.mu.Lock()
+			t.wroteDone, t.wroteErr = true, info.Err
+			t.mu.Unlock()
+		},
+		GotFirstResponseByte: func() { t.mu.Lock(); t.firstByte = true; t.mu.Unlock() },
+		Got100Continue:       func() { t.mu.Lock(); t.interim = true; t.mu.Unlock() },
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			t.mu.Lock()
+			t.interim = true
+			t.mu.Unlock()
+			return nil
+		},
+	}
+}
+
+// continued reports whether the server sent an interim answer (100 Continue).
+func (t *sendTrace) continued() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.interim
+}
+
+// nothingSent reports positive evidence that the server cannot have received
+// the complete request: a dial error, no connection, or a body whose write
+// failed. Without evidence (a custom transport that fires no trace events)
+// it says false.
+func (t *sendTrace) nothingSent(err error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.firstByte && !t.interim {
+		// A final answer began to arrive: whatever failed later, this
+		// request reached the server. (A 100 Continue proves nothing: the
+		// body may still have been cut short.)
+		return false
+	}
+	if isDialError(err) {
+		return true
+	}
+	return t.getConn && (!t.gotConn || !t.wroteDone || t.wroteErr != nil)
+}
+
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr)
+}
