@@ -265,7 +265,7 @@ func TestTaskIDReachesServerEscaped(t *testing.T) {
 	var rawPath, query string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rawPath, query = r.URL.EscapedPath(), r.URL.RawQuery
-		_, _ = io.WriteString(w, runningJS)
+		_, _ = io.WriteString(w, `{"task_info":{"id":"../x?y","status":"running"}}`)
 	}))
 	defer srv.Close()
 	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL))

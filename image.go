@@ -157,18 +157,11 @@ func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {
 }
 
 func prepareFile(path string, checkPixels bool) (preparedImage, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return preparedImage{}, fmt.Errorf("cannot open %q: %w", path, errors.Unwrap(err))
+		return preparedImage{}, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return preparedImage{}, fmt.Errorf("cannot stat %q: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return preparedImage{}, fmt.Errorf("%q is not a regular file", path)
-	}
 	format, err := inspect(f, st.Size(), checkPixels)
 	if err != nil {
 		return preparedImage{}, fmt.Errorf("%q %w", path, err)
@@ -185,19 +178,41 @@ func prepareFile(path string, checkPixels bool) (preparedImage, error) {
 // openUnchanged opens path for upload, refusing a file that differs in size
 // or modification time from the one that was checked.
 func openUnchanged(path string, size int64, modTime time.Time) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
+	f, st, err := openRegular(path)
 	if err == nil && (st.Size() != size || !st.ModTime().Equal(modTime)) {
+		f.Close()
 		err = fmt.Errorf("%w: %s was %d bytes when checked, now %d", streambody.ErrSourceChanged, path, size, st.Size())
 	}
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// openRegular opens a regular file for reading, refusing anything else
+// before it can block: open(2) on a FIFO waits for a writer, forever and
+// deaf to any context. The type is checked before opening, and the file is
+// opened non-blocking where the system has the flag (closing the gap in
+// which the path could be swapped for a FIFO) and checked again.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("cannot open %q: %w", path, errors.Unwrap(err))
+	} else if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%q is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open %q: %w", path, errors.Unwrap(err))
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%q is not a regular file", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 // inspect checks the format (by its magic bytes), the byte size and, when

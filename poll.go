@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -143,11 +145,44 @@ func (c *Client) Edit(ctx context.Context, req *EditRequest, opts ...PollOption)
 
 // pollState is what the poll loop knows so far.
 type pollState struct {
-	taskID  string
-	start   time.Time
-	last    TaskStatus
-	lastErr error
-	polls   int
+	taskID     string
+	start      time.Time
+	last       TaskStatus
+	lastErr    error
+	retryAfter time.Duration // the wait the last failed poll's answer asked for
+	polls      int
+}
+
+// retryAfterOf is the Retry-After of an API error, 0 for other errors.
+func retryAfterOf(err error) time.Duration {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
+
+// get is Get for the poller and for Get itself. once turns off the call's
+// own retries: the poller has its own schedule, and two layers would
+// multiply requests. An answer about another task than the one asked for
+// is never taken for it.
+func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, error) {
+	path, err := c.taskPath(taskID)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTask(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
+	}
+	if want := strings.TrimSpace(taskID); t.ID != want {
+		return nil, fmt.Errorf("qwenedit: GET %s: %w: the answer is about task %q, not %q", path, ErrUnexpectedResponse, t.ID, want)
+	}
+	return t, nil
 }
 
 func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay time.Duration) (*Task, error) {
@@ -176,7 +211,9 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay t
 		if now := clk.Now(); !deadline.IsZero() && !now.Before(deadline) {
 			return nil, st.timeout(now)
 		}
-		delay = c.jittered(interval, pc)
+		// A server that asked for a pause (429 or 503 with Retry-After)
+		// gets at least that; the deadline still cuts the sleep short.
+		delay = max(c.jittered(interval, pc), st.retryAfter)
 		interval = min(time.Duration(float64(interval)*pollGrowth), pc.maxInterval)
 	}
 }
@@ -192,7 +229,7 @@ func (c *Client) pollCtx(ctx context.Context, deadline time.Time) (context.Conte
 		return ctx, func() {}
 	}
 	// The deadline is on the client's clock; contexts run on the wall clock.
-	left := max(deadline.Sub(c.cfg.clock.Now()), 0) + c.cfg.maxWaitGrace
+	left := addSat(max(deadline.Sub(c.cfg.clock.Now()), 0), c.cfg.maxWaitGrace)
 	return context.WithTimeout(ctx, left)
 }
 
@@ -201,7 +238,7 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 	st.polls++
 	pctx, cancel := c.pollCtx(ctx, deadline)
 	defer cancel()
-	task, err := c.Get(pctx, st.taskID)
+	task, err := c.get(pctx, st.taskID, true)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -214,15 +251,19 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 			return nil, true, &WaitError{TaskID: st.taskID, LastStatus: st.last, Err: err}
 		}
 		st.lastErr = err
+		st.retryAfter = retryAfterOf(err)
 		c.log(ctx, slog.LevelInfo, "qwenedit: poll failed, will poll again", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("error", err.Error()))
 		return nil, false, nil
 	}
-	st.last, st.lastErr = task.Status, nil
+	st.last, st.lastErr, st.retryAfter = task.Status, nil, 0
 	c.log(ctx, slog.LevelDebug, "qwenedit: poll", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("status", string(task.Status)))
 	if pc.onPoll != nil {
 		pc.onPoll(task)
 	}
 	switch {
+	case task.Status.IsSuccess() && len(task.Images) == 0:
+		err := fmt.Errorf("%w: task %s reported %q but no result images", ErrUnexpectedResponse, st.taskID, task.Status)
+		return nil, true, &WaitError{TaskID: st.taskID, LastStatus: st.last, Err: err}
 	case task.Status.IsSuccess():
 		return task, true, nil
 	case task.Status.IsFailure():
@@ -232,11 +273,12 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 	return nil, false, nil
 }
 
-// isTransientPollError: failures after which the next poll may work.
+// isTransientPollError: failures after which the next poll may work, by
+// the same rule as the retries of one call (retryableStatus).
 func isTransientPollError(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Temporary()
+		return retryableStatus(apiErr.StatusCode)
 	}
 	var verr *ValidationError
 	return !errors.As(err, &verr) && !errors.Is(err, ErrUnexpectedResponse) && !errors.Is(err, ErrResponseTooLarge)

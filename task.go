@@ -433,19 +433,7 @@ func (c *Client) buildBody(req *EditRequest) (*streambody.Body, error) {
 // error (inspect task.Status and task.Error); WaitForResult turns it into a
 // *TaskFailedError. An unknown task ID gives an *APIError matching ErrNotFound.
 func (c *Client) Get(ctx context.Context, taskID string) (*Task, error) {
-	path, err := c.taskPath(taskID)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.call(ctx, apiCall{method: http.MethodGet, path: path})
-	if err != nil {
-		return nil, err
-	}
-	t, err := decodeTask(resp.body)
-	if err != nil {
-		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
-	}
-	return t, nil
+	return c.get(ctx, taskID, false)
 }
 
 // taskPath is the submit path plus the escaped ID; an ID that could change
