@@ -41,7 +41,8 @@ func newAuthorization(key string) authorization {
 // NewClient builds a Client. The API key comes from WithAPIKey, else the
 // MULEROUTER_API_KEY environment variable; without one it returns an error
 // wrapping ErrNoAPIKey. The base URL comes from WithBaseURL, else
-// MULEROUTER_BASE_URL, else WithSite or MULEROUTER_SITE, else DefaultBaseURL.
+// MULEROUTER_BASE_URL, else MULEROUTER_SITE ("mulerouter" or "mulerun"),
+// else DefaultBaseURL.
 func NewClient(opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -98,10 +99,7 @@ func resolveFromEnv(cfg *config) error {
 		cfg.baseURL = env
 		return nil
 	}
-	site := cfg.site
-	if site == "" {
-		site = os.Getenv("MULEROUTER_SITE")
-	}
+	site := os.Getenv("MULEROUTER_SITE")
 	if strings.TrimSpace(site) == "" {
 		cfg.baseURL = DefaultBaseURL
 		return nil

@@ -59,3 +59,9 @@ func WithJitter(f func() float64) Option {
 func WithMaxWaitGrace(d time.Duration) Option {
 	return func(cfg *config) error { cfg.maxWaitGrace = d; return nil }
 }
+
+// WithRetryBackoff sets the first retry delay and the cap of one delay
+// (tests only: suites on a real clock retry in milliseconds).
+func WithRetryBackoff(base, maxDelay time.Duration) Option {
+	return func(cfg *config) error { cfg.retry.baseDelay, cfg.retry.maxDelay = base, maxDelay; return nil }
+}

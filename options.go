@@ -17,7 +17,6 @@ type config struct {
 	apiKey       string
 	apiKeySet    bool
 	baseURL      string
-	site         string
 	httpClient   *http.Client
 	model        string
 	userAgent    string
@@ -63,18 +62,6 @@ func WithBaseURL(u string) Option {
 			return errors.New("qwenedit: WithBaseURL: empty URL")
 		}
 		c.baseURL = u
-		return nil
-	}
-}
-
-// WithSite picks a known site by name: "mulerouter" (https://api.mulerouter.ai)
-// or "mulerun" (https://api.mulerun.com), like MULEROUTER_SITE. WithBaseURL wins over it.
-func WithSite(site string) Option {
-	return func(c *config) error {
-		if _, err := siteURL(site); err != nil {
-			return err
-		}
-		c.site = site
 		return nil
 	}
 }
@@ -127,33 +114,6 @@ func WithMaxRetries(n int) Option {
 			return fmt.Errorf("qwenedit: WithMaxRetries: %d is negative", n)
 		}
 		c.retry.maxRetries = n
-		return nil
-	}
-}
-
-// WithRetryBackoff sets the first retry delay (default 500ms) and the cap of
-// any single delay (default 20s). Delays double per attempt with full jitter;
-// a Retry-After from the server is honoured up to 1 minute (a longer one
-// ends the retries and is reported in APIError.RetryAfter).
-func WithRetryBackoff(base, maxDelay time.Duration) Option {
-	return func(c *config) error {
-		if base <= 0 || maxDelay < base {
-			return fmt.Errorf("qwenedit: WithRetryBackoff: need 0 < base (%s) <= max (%s)", base, maxDelay)
-		}
-		c.retry.baseDelay, c.retry.maxDelay = base, maxDelay
-		return nil
-	}
-}
-
-// WithRetryBudget caps the total time one call may spend sleeping between
-// retries (default 1 minute). Once the next delay would exceed it, the last
-// error is returned.
-func WithRetryBudget(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("qwenedit: WithRetryBudget: %s is negative", d)
-		}
-		c.retry.budget = d
 		return nil
 	}
 }

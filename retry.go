@@ -17,7 +17,6 @@ type retryPolicy struct {
 	baseDelay      time.Duration
 	maxDelay       time.Duration // cap of one backoff delay
 	maxRetryAfter  time.Duration // longest Retry-After honoured; longer ones end the retries
-	budget         time.Duration // cap of the total sleep of one call
 	attemptTimeout time.Duration
 }
 
@@ -27,7 +26,6 @@ func defaultRetryPolicy() retryPolicy {
 		baseDelay:      500 * time.Millisecond,
 		maxDelay:       20 * time.Second,
 		maxRetryAfter:  time.Minute,
-		budget:         time.Minute,
 		attemptTimeout: 2 * time.Minute,
 	}
 }
@@ -91,12 +89,11 @@ func ambiguous(method string, o outcome) bool {
 	return o.status == 0 || o.status >= 500 || (o.status >= 300 && o.status < 400)
 }
 
-// withRetries runs attempt until it succeeds, fails for good, the retries or
-// the budget are used up, or ctx ends. The last attempt's error is
+// withRetries runs attempt until it succeeds, fails for good, the retries
+// are used up, or ctx ends. The last attempt's error is
 // returned, so callers see the real cause; a submit that may have made a
 // task is an *AmbiguousSubmitError.
 func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, attempt func(n int) outcome) error {
-	var slept time.Duration
 	for n := 0; ; n++ {
 		o := attempt(n)
 		ev.attempt = n + 1
@@ -117,7 +114,7 @@ func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, atte
 			}
 			return fmt.Errorf("%w (gave up after %d attempts)", o.err, n+1)
 		}
-		delay, why := c.nextDelay(ctx, n, o, slept)
+		delay, why := c.nextDelay(ctx, n, o)
 		if why != "" {
 			c.logFailure(ctx, ev, o)
 			return fmt.Errorf("%w (not retried: %s)", o.err, why)
@@ -126,12 +123,11 @@ func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, atte
 		if err := c.cfg.clock.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("%w (stopped waiting to retry: %w)", o.err, err)
 		}
-		slept += delay
 	}
 }
 
 // nextDelay picks the wait before the next attempt, or says why there is none.
-func (c *Client) nextDelay(ctx context.Context, n int, o outcome, slept time.Duration) (time.Duration, string) {
+func (c *Client) nextDelay(ctx context.Context, n int, o outcome) (time.Duration, string) {
 	p := c.cfg.retry
 	delay := p.backoff(n, c.cfg.jitter)
 	if o.retryAfter > 0 {
@@ -139,9 +135,6 @@ func (c *Client) nextDelay(ctx context.Context, n int, o outcome, slept time.Dur
 			return 0, fmt.Sprintf("server asked to wait %s, more than the %s cap", o.retryAfter, p.maxRetryAfter)
 		}
 		delay = o.retryAfter
-	}
-	if addSat(slept, delay) > p.budget {
-		return 0, fmt.Sprintf("the retry budget of %s is used up", p.budget)
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 		return 0, fmt.Sprintf("the context ends before the next retry in %s", delay.Round(time.Millisecond))

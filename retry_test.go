@@ -107,11 +107,13 @@ func TestRetryAfterBeyondCapEndsRetries(t *testing.T) {
 	assert.Empty(t, clk.Sleeps())
 }
 
-func TestRetryBudget(t *testing.T) {
-	c, mt, clk := mockClient(t, WithRetryBudget(10*time.Second), WithMaxRetries(10))
+// TestRetriesEndAtMaxRetries: without a budget, the retries of one call
+// stop at WithMaxRetries, each honouring the server's Retry-After.
+func TestRetriesEndAtMaxRetries(t *testing.T) {
+	c, mt, clk := mockClient(t, WithMaxRetries(2))
 	mt.RegisterResponder(http.MethodGet, taskURL, jsonResponder(429, `{}`, "Retry-After", "4"))
 	_, err := c.Get(context.Background(), "task-1")
-	assert.ErrorContains(t, err, "retry budget")
+	assert.ErrorContains(t, err, "gave up after 3 attempts")
 	assert.Equal(t, []time.Duration{4 * time.Second, 4 * time.Second}, clk.Sleeps())
 	assert.Equal(t, 3, mt.GetTotalCallCount())
 }
