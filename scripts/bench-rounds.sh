@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Interleaved benchmark rounds: builds the test binary once, then runs it
+# ROUNDS times with -test.count 1, so that every round runs every
+# implementation once, back to back, and drift on a noisy machine falls on
+# all of them alike. Then, for each case, it prints the median and range of
+# the per-round ratios of every impl=X to impl=BASE (time, B/op, allocs/op
+# medians too).
+#
+# usage: scripts/bench-rounds.sh [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX
+#   e.g. scripts/bench-rounds.sh -r 15 -b floor . 'BenchmarkSubmit$'
+set -euo pipefail
+rounds=15 base=floor benchtime=1s
+while getopts "r:b:t:" opt; do
+  case $opt in
+    r) rounds=$OPTARG ;; b) base=$OPTARG ;; t) benchtime=$OPTARG ;;
+    *) echo "usage: $0 [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 2 ] || { echo "usage: $0 [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2; }
+pkg=$1 regex=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go test -c -o "$work/bench.test" "$pkg"
+dir=$(go list -f '{{.Dir}}' "$pkg")
+for r in $(seq 1 "$rounds"); do
+  (cd "$dir" && "$work/bench.test" -test.run '^$' -test.bench "$regex" -test.benchmem \
+    -test.count 1 -test.benchtime "$benchtime") | sed -n "s/^\(Benchmark[^ \t]*\)-[0-9]*[ \t]/\1 /p" |
+    awk -v r="$r" '{print r, $0}' >> "$work/all.txt"
+done
+echo "# $rounds interleaved rounds of $regex in $pkg (go test -bench, -count 1 per round); base impl=$base"
+echo "# $(go version), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+printf "%-58s %-12s %12s %10s %9s   %s\n" case impl "median ns/op" B/op allocs "ratio to $base: median [min, max]"
+awk -v base="$base" '
+  function median(arr, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
+    return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
+  }
+  {
+    round = $1; name = $2; ns = ""; bop = ""; aop = ""
+    for (i = 3; i <= NF; i++) {
+      if ($i == "ns/op") ns = $(i-1)
+      if ($i == "B/op") bop = $(i-1)
+      if ($i == "allocs/op") aop = $(i-1)
+    }
+    impl = name; sub(/.*impl=/, "", impl); sub(/\/.*/, "", impl)
+    kase = name; sub(/impl=[^\/]*\/?/, "", kase)
+    key = kase SUBSEP impl
+    T[key, round] = ns; B[key, round] = bop; A[key, round] = aop
+    cases[kase] = 1; impls[impl] = 1; rounds[round] = 1
+  }
+  END {
+    for (k in cases) for (im in impls) {
+      n = 0; m = 0; delete t; delete bb; delete aa; delete rr
+      for (r in rounds) {
+        if ((k SUBSEP im, r) in T) { n++; t[n] = T[k SUBSEP im, r]; bb[n] = B[k SUBSEP im, r]; aa[n] = A[k SUBSEP im, r] }
+        if ((k SUBSEP im, r) in T && (k SUBSEP base, r) in T && T[k SUBSEP base, r] > 0) { m++; rr[m] = T[k SUBSEP im, r] / T[k SUBSEP base, r] }
+      }
+      if (n == 0) continue
+      lo = hi = (m ? rr[1] : 0); for (i = 1; i <= m; i++) { if (rr[i] < lo) lo = rr[i]; if (rr[i] > hi) hi = rr[i] }
+      ratio = (m && im != base) ? sprintf("%.3f [%.3f, %.3f] (%d rounds)", median(rr, m), lo, hi, m) : "-"
+      printf "%-58s %-12s %12.0f %10.0f %9.0f   %s\n", k, im, median(t, n), median(bb, n), median(aa, n), ratio
+    }
+  }' "$work/all.txt" | sort
