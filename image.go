@@ -151,7 +151,7 @@ func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {
 	src := &streambody.Source{
 		MediaType: format.MIME(),
 		Size:      int64(len(data)),
-		Open:      func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		Data:      data, // encoded straight from the caller's slice
 	}
 	return preparedImage{part: streambody.Part{Inline: src}}, nil
 }

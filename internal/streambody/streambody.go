@@ -54,11 +54,18 @@ func (e *SourceError) Error() string {
 // Unwrap returns Err.
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// Source is raw image bytes to send inline as a data URI.
+// Source is raw image bytes to send inline as a data URI: in memory
+// (Data) or opened for each Body reader (Open).
 type Source struct {
-	MediaType string                        // e.g. "image/png"
-	Size      int64                         // exact raw byte count
-	Open      func() (io.ReadCloser, error) // called once per Body.Open; must yield exactly Size bytes
+	MediaType string // e.g. "image/png"
+	Size      int64  // exact raw byte count
+	// Data, if not nil, is the image itself: it is encoded straight from
+	// this slice into the caller's buffer, with no copy of its own, and
+	// Open is not used. It must not change while a reader is in use.
+	Data []byte
+	// Open is called once per Body reader that reaches the source; it must
+	// yield exactly Size bytes.
+	Open func() (io.ReadCloser, error)
 }
 
 // Part is one element of the images array: exactly one of URL or Inline is set.
@@ -78,7 +85,7 @@ type segment struct {
 type Body struct {
 	segments []segment
 	length   int64
-	chunk    int // raw chunk size: rawChunk, or less when every source is smaller
+	chunk    int // raw chunk size of opened sources: rawChunk, or less when all are smaller
 }
 
 // rawChunk is the most raw bytes encoded at a time; a multiple of 3 so that
@@ -118,15 +125,19 @@ func (b *Body) part(i int, p Part) error {
 	case p.Inline == nil:
 		b.lit(jsonString(p.URL))
 		return nil
-	case p.Inline.Size < 0 || p.Inline.Open == nil:
-		return fmt.Errorf("streambody: part %d: negative size or no Open", i)
+	case p.Inline.Size < 0 || (p.Inline.Open == nil && p.Inline.Data == nil):
+		return fmt.Errorf("streambody: part %d: negative size, or neither Data nor Open", i)
+	case p.Inline.Data != nil && int64(len(p.Inline.Data)) != p.Inline.Size:
+		return fmt.Errorf("streambody: part %d: Size %d, but Data has %d bytes", i, p.Inline.Size, len(p.Inline.Data))
 	case !safeMediaType(p.Inline.MediaType):
 		return fmt.Errorf("streambody: part %d: unsafe media type %q", i, p.Inline.MediaType)
 	}
 	b.lit([]byte(`"data:` + p.Inline.MediaType + `;base64,`))
 	b.segments = append(b.segments, segment{src: p.Inline, part: i})
-	// Small images need no 48 KiB buffers; keep the chunk a multiple of 3.
-	b.chunk = max(b.chunk, int(min(int64(rawChunk), (p.Inline.Size+2)/3*3)))
+	if p.Inline.Data == nil {
+		// Small images need no 48 KiB buffers; keep the chunk a multiple of 3.
+		b.chunk = max(b.chunk, int(min(int64(rawChunk), (p.Inline.Size+2)/3*3)))
+	}
 	b.length += (p.Inline.Size + 2) / 3 * 4
 	b.lit([]byte(`"`))
 	return nil
@@ -172,8 +183,7 @@ func (b *Body) Open() (io.ReadCloser, error) {
 
 // Bytes returns the whole body in one slice of exactly Len bytes, for a
 // body small enough to send from memory. It reads each source once and
-// checks it as Open's reader does, encoding straight into the result
-// instead of through the reader's chunk buffers.
+// checks it as Open's reader does, encoding straight into the result.
 func (b *Body) Bytes() ([]byte, error) {
 	out := make([]byte, 0, b.length)
 	var raw []byte
@@ -182,12 +192,15 @@ func (b *Body) Bytes() ([]byte, error) {
 			out = append(out, s.lit...)
 			continue
 		}
-		if int64(cap(raw)) < s.src.Size {
-			raw = make([]byte, s.src.Size)
-		}
-		data, err := readSource(s, raw[:s.src.Size])
-		if err != nil {
-			return nil, err
+		data := s.src.Data
+		if data == nil {
+			if int64(cap(raw)) < s.src.Size {
+				raw = make([]byte, s.src.Size)
+			}
+			var err error
+			if data, err = readSource(s, raw[:s.src.Size]); err != nil {
+				return nil, err
+			}
 		}
 		n := len(out)
 		out = out[:n+base64.StdEncoding.EncodedLen(len(data))]
@@ -248,11 +261,16 @@ func finishSource(rc io.ReadCloser, part int) error {
 	return nil
 }
 
-// reader walks the segments, encoding sources chunk by chunk. It is safe
-// for a Close concurrent with a Read, as net/http requires of a request
-// body (HTTP/2 closes it from another goroutine while one still reads it):
-// mu serialises them, so a Close waits for a Read in progress (at most one
-// chunk of a source), and after Close no Read touches or opens a source.
+// reader walks the segments and encodes each source straight into the
+// caller's buffer (net/http's copy buffer): in-memory data with no copy of
+// its own, an opened source through one pooled raw buffer. An encoded group
+// of 4 bytes that does not fit in the caller's buffer waits in carry.
+//
+// It is safe for a Close concurrent with a Read, as net/http requires of a
+// request body (HTTP/2 closes it from another goroutine while one still
+// reads it): mu serialises them, so a Close waits for a Read in progress
+// (at most one chunk of a source), and after Close no Read touches or
+// opens a source.
 type reader struct {
 	body *Body
 
@@ -261,13 +279,20 @@ type reader struct {
 	seg    int
 	litOff int
 
-	src      io.ReadCloser
-	left     int64 // raw bytes still expected from src
-	raw, enc []byte
-	encOff   int
-	encEnd   int
-	err      error
+	started bool          // the current segment's source is being encoded
+	src     io.ReadCloser // the opened source, nil for in-memory data
+	left    int64         // raw bytes still to read from src
+	data    []byte        // raw bytes ready to encode (in Data, or in raw)
+	raw     *[]byte       // read buffer of src, from rawPool when full-sized
+
+	carry            [4]byte // an encoded group waiting for room
+	carryOff, carryN int
+	err              error
 }
+
+// rawPool holds full-sized read buffers of opened sources, so that
+// uploading files does not allocate 48 KiB per request.
+var rawPool = sync.Pool{New: func() any { b := make([]byte, rawChunk); return &b }}
 
 func (r *reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
@@ -277,6 +302,12 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) && r.err == nil {
+		if r.carryOff < r.carryN {
+			c := copy(p[n:], r.carry[r.carryOff:r.carryN])
+			n += c
+			r.carryOff += c
+			continue
+		}
 		if r.seg >= len(r.body.segments) {
 			r.err = io.EOF
 			break
@@ -291,19 +322,11 @@ func (r *reader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		if r.encOff == r.encEnd {
-			if err := r.fill(s); err != nil {
-				r.err = err
-				break
-			}
-			if r.encOff == r.encEnd { // source done
-				r.seg++
-				continue
-			}
-		}
-		c := copy(p[n:], r.enc[r.encOff:r.encEnd])
+		c, err := r.encode(s, p[n:])
 		n += c
-		r.encOff += c
+		if err != nil {
+			r.err = err
+		}
 	}
 	if n > 0 {
 		return n, nil
@@ -311,49 +334,98 @@ func (r *reader) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
-// fill encodes the next chunk of s's source into r.enc; it leaves r.enc
-// empty once the source is finished (and closed). r.mu is held.
-func (r *reader) fill(s segment) error {
-	if r.src == nil {
-		rc, err := openSource(s)
-		if err != nil {
-			return err
-		}
-		r.src, r.left = rc, s.src.Size
-		if r.raw == nil {
-			chunk := max(r.body.chunk, 3)
-			r.raw, r.enc = make([]byte, chunk), make([]byte, chunk/3*4)
+// encode writes the next encoded bytes of s's source into p, moving to
+// the next segment once the source is done. r.mu is held.
+func (r *reader) encode(s segment, p []byte) (int, error) {
+	if !r.started {
+		if err := r.start(s); err != nil {
+			return 0, err
 		}
 	}
-	if r.left == 0 {
-		return r.finish(s.part)
+	if len(r.data) < 3 && r.left > 0 {
+		if err := r.readMore(s); err != nil {
+			return 0, err
+		}
 	}
-	want := int(min(int64(len(r.raw)), r.left))
-	got, err := io.ReadFull(r.src, r.raw[:want])
-	r.left -= int64(got)
+	switch groups := min(len(r.data)/3, len(p)/4); {
+	case groups > 0:
+		base64.StdEncoding.Encode(p, r.data[:3*groups])
+		r.data = r.data[3*groups:]
+		return 4 * groups, nil
+	case len(r.data) > 0:
+		// A group that does not fit in p, or the last one with padding.
+		k := min(len(r.data), 3)
+		base64.StdEncoding.Encode(r.carry[:], r.data[:k])
+		r.data = r.data[k:]
+		r.carryOff, r.carryN = 0, 4
+		return 0, nil
+	}
+	r.seg++
+	return 0, r.stop(s)
+}
+
+// start begins encoding s's source. r.mu is held.
+func (r *reader) start(s segment) error {
+	r.started = true
+	if s.src.Data != nil {
+		r.data, r.left = s.src.Data, 0
+		return nil
+	}
+	rc, err := openSource(s)
 	if err != nil {
-		return readError(s.part, err, r.left)
+		return err
 	}
-	base64.StdEncoding.Encode(r.enc, r.raw[:got])
-	r.encOff, r.encEnd = 0, base64.StdEncoding.EncodedLen(got)
+	r.src, r.left, r.data = rc, s.src.Size, nil
+	if r.raw == nil {
+		if r.body.chunk == rawChunk {
+			r.raw = rawPool.Get().(*[]byte)
+		} else {
+			b := make([]byte, max(r.body.chunk, 3))
+			r.raw = &b
+		}
+	}
 	return nil
 }
 
-// finish checks that the source has no extra bytes and closes it. r.mu is held.
-func (r *reader) finish(part int) error {
-	rc := r.src
-	r.src = nil
-	r.encOff, r.encEnd = 0, 0
-	return finishSource(rc, part)
+// readMore reads the next chunk of the opened source after the one or two
+// raw bytes not yet encoded (there are none but at a source's end, since
+// chunks are a multiple of 3). r.mu is held.
+func (r *reader) readMore(s segment) error {
+	buf := *r.raw
+	kept := copy(buf, r.data)
+	want := int(min(int64(len(buf)-kept), r.left))
+	got, err := io.ReadFull(r.src, buf[kept:kept+want])
+	r.left -= int64(got)
+	r.data = buf[:kept+got]
+	if err != nil {
+		return readError(s.part, err, r.left)
+	}
+	return nil
 }
 
-// Close releases the source being read, if any; later Reads return
-// ErrClosed and open nothing. It waits for a Read in progress. Closing
-// twice is harmless.
+// stop ends the current source: an opened one is checked for extra bytes
+// and closed. r.mu is held.
+func (r *reader) stop(s segment) error {
+	r.started, r.data = false, nil
+	if r.src == nil {
+		return nil
+	}
+	rc := r.src
+	r.src = nil
+	return finishSource(rc, s.part)
+}
+
+// Close releases the source being read, if any, and the read buffer; later
+// Reads return ErrClosed and open nothing. It waits for a Read in
+// progress. Closing twice is harmless.
 func (r *reader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
+	if r.raw != nil && len(*r.raw) == rawChunk {
+		rawPool.Put(r.raw)
+	}
+	r.raw, r.data = nil, nil
 	if r.src != nil {
 		err := r.src.Close()
 		r.src = nil

@@ -96,20 +96,26 @@ func TestMatchesNaiveEncoding(t *testing.T) {
 	sizes := []int{0, 1, 2, 3, 4, 47, rawChunk - 1, rawChunk, rawChunk + 1, 1<<20 + 1}
 	for _, fields := range []string{`{}`, `{"prompt":"p","n":2}`, ` { "prompt" : "é<&>" } `} {
 		for _, size := range sizes {
-			src := &trackedSource{data: randomBytes(size, uint64(size))}
-			body, err := New([]byte(fields), []Part{{URL: "https://x.test/a.png?a=1&b=<2>"}, {Inline: src.source("image/png")}, {URL: "http://y.test/b"}})
-			require.NoError(t, err)
-			want := naive(fields, []string{"https://x.test/a.png?a=1&b=<2>", dataURI("image/png", src.data), "http://y.test/b"})
-			require.True(t, json.Valid(want))
-			for name, wrap := range readers {
-				if size > rawChunk+1 && name == "one byte" {
-					continue // slow and covered by smaller sizes
+			for _, inMemory := range []bool{false, true} {
+				src := &trackedSource{data: randomBytes(size, uint64(size))}
+				inline := src.source("image/png")
+				if inMemory {
+					inline = &Source{MediaType: "image/png", Size: int64(size), Data: src.data}
 				}
-				got := readAll(t, body, wrap)
-				require.Equal(t, string(want), string(got), "fields %s size %d reader %s", fields, size, name)
-				require.Equal(t, int64(len(got)), body.Len())
+				body, err := New([]byte(fields), []Part{{URL: "https://x.test/a.png?a=1&b=<2>"}, {Inline: inline}, {URL: "http://y.test/b"}})
+				require.NoError(t, err)
+				want := naive(fields, []string{"https://x.test/a.png?a=1&b=<2>", dataURI("image/png", src.data), "http://y.test/b"})
+				require.True(t, json.Valid(want))
+				for name, wrap := range readers {
+					if size > rawChunk+1 && name == "one byte" {
+						continue // slow and covered by smaller sizes
+					}
+					got := readAll(t, body, wrap)
+					require.Equal(t, string(want), string(got), "fields %s size %d reader %s", fields, size, name)
+					require.Equal(t, int64(len(got)), body.Len())
+				}
+				assert.Equal(t, src.opens, src.closes, "every open source is closed")
 			}
-			assert.Equal(t, src.opens, src.closes, "every open source is closed")
 		}
 	}
 }
@@ -169,15 +175,16 @@ func TestNewRejectsBadInput(t *testing.T) {
 		fields string
 		parts  []Part
 	}{
-		"not an object": {`[]`, nil},
-		"broken json":   {`{"a":}`, nil},
-		"empty":         {``, nil},
-		"both set":      {`{}`, []Part{{URL: "u", Inline: ok}}},
-		"neither set":   {`{}`, []Part{{}}},
-		"negative size": {`{}`, []Part{{Inline: &Source{MediaType: "image/png", Size: -1, Open: ok.Open}}}},
-		"no open":       {`{}`, []Part{{Inline: &Source{MediaType: "image/png"}}}},
-		"unsafe mime":   {`{}`, []Part{{Inline: &Source{MediaType: `image/png"`, Open: ok.Open}}}},
-		"empty mime":    {`{}`, []Part{{Inline: &Source{Open: ok.Open}}}},
+		"not an object":  {`[]`, nil},
+		"broken json":    {`{"a":}`, nil},
+		"empty":          {``, nil},
+		"both set":       {`{}`, []Part{{URL: "u", Inline: ok}}},
+		"neither set":    {`{}`, []Part{{}}},
+		"negative size":  {`{}`, []Part{{Inline: &Source{MediaType: "image/png", Size: -1, Open: ok.Open}}}},
+		"no open":        {`{}`, []Part{{Inline: &Source{MediaType: "image/png"}}}},
+		"unsafe mime":    {`{}`, []Part{{Inline: &Source{MediaType: `image/png"`, Open: ok.Open}}}},
+		"empty mime":     {`{}`, []Part{{Inline: &Source{Open: ok.Open}}}},
+		"data too short": {`{}`, []Part{{Inline: &Source{MediaType: "image/png", Size: 4, Data: []byte("abc")}}}},
 	}
 	for name, tc := range cases {
 		_, err := New([]byte(tc.fields), tc.parts)
@@ -192,8 +199,10 @@ func FuzzBody(f *testing.F) {
 		if url == "" {
 			url = "u"
 		}
-		sa, sb := &trackedSource{data: a}, &trackedSource{data: b}
-		body, err := New([]byte(`{"prompt":"p"}`), []Part{{Inline: sa.source("image/png")}, {URL: url}, {Inline: sb.source("image/gif")}})
+		// One source opened, one in memory: both encoding paths.
+		sa := &trackedSource{data: a}
+		inMemory := &Source{MediaType: "image/gif", Size: int64(len(b)), Data: append([]byte{}, b...)}
+		body, err := New([]byte(`{"prompt":"p"}`), []Part{{Inline: sa.source("image/png")}, {URL: url}, {Inline: inMemory}})
 		require.NoError(t, err)
 		rc, _ := body.Open()
 		buf := make([]byte, int(readSize)+1)
