@@ -13,9 +13,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
+	"golang.org/x/sync/errgroup"
 )
 
 // Download streams the image at a result URL into w and returns the bytes
@@ -39,10 +41,13 @@ func (c *Client) Download(ctx context.Context, resultURL string, w io.Writer) (i
 }
 
 // SaveImages downloads every result of task into dir (created if needed) as
-// <task id>_<index>.<ext>, the extension taken from the content type, and
-// returns the paths written. Files appear complete or not at all: each is
-// written to a temporary name first and renamed. They are created with mode
-// 0666 less the umask, like any file the user makes.
+// <task id>_<index>.<ext>, the extension taken from the image's format, and
+// returns the paths written, in the order of task.Images. All results (up
+// to MaxN) are fetched at once, so that six take about as long as one. Files appear complete or not at all: each is written
+// to a temporary name first and renamed. They are created with mode 0666
+// less the umask, like any file the user makes. On an error, the first one
+// is returned with the paths of the images saved before the others were
+// stopped.
 func (c *Client) SaveImages(ctx context.Context, task *Task, dir string) ([]string, error) {
 	if task == nil || len(task.Images) == 0 {
 		return nil, errors.New("qwenedit: SaveImages: the task has no result images")
@@ -50,15 +55,21 @@ func (c *Client) SaveImages(ctx context.Context, task *Task, dir string) ([]stri
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("qwenedit: SaveImages: %w", err)
 	}
-	var paths []string
+	paths := make([]string, len(task.Images))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.saveParallel)
 	for i, u := range task.Images {
-		p, err := c.saveOne(ctx, u, dir, fmt.Sprintf("%s_%d", safeFileName(task.ID), i))
-		if err != nil {
-			return paths, fmt.Errorf("qwenedit: SaveImages: image %d of task %s: %w", i, task.ID, err)
-		}
-		paths = append(paths, p)
+		g.Go(func() error {
+			p, err := c.saveOne(gctx, u, dir, fmt.Sprintf("%s_%d", safeFileName(task.ID), i))
+			if err != nil {
+				return fmt.Errorf("qwenedit: SaveImages: image %d of task %s: %w", i, task.ID, err)
+			}
+			paths[i] = p
+			return nil
+		})
 	}
-	return paths, nil
+	err := g.Wait()
+	return slices.DeleteFunc(paths, func(p string) bool { return p == "" }), err
 }
 
 func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path string, err error) {

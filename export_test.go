@@ -65,3 +65,9 @@ func WithMaxWaitGrace(d time.Duration) Option {
 func WithRetryBackoff(base, maxDelay time.Duration) Option {
 	return func(cfg *config) error { cfg.retry.baseDelay, cfg.retry.maxDelay = base, maxDelay; return nil }
 }
+
+// WithSaveParallel sets how many downloads SaveImages runs at once (tests
+// only: 1 is the sequential baseline of BenchmarkSaveImages).
+func WithSaveParallel(n int) Option {
+	return func(cfg *config) error { cfg.saveParallel = n; return nil }
+}

@@ -25,6 +25,7 @@ type config struct {
 	pixelCheck   bool
 	insecureHTTP bool
 	maxDownload  int64
+	saveParallel int // downloads SaveImages runs at once
 	clock        clock
 	jitter       func() float64 // uniform in [0,1); swapped in tests for determinism
 	maxWaitGrace time.Duration  // see maxWaitGrace; shortened in tests
@@ -36,6 +37,7 @@ func defaultConfig() config {
 		retry:        defaultRetryPolicy(),
 		pixelCheck:   true,
 		maxDownload:  DefaultMaxDownloadSize,
+		saveParallel: MaxN, // every result of a task at once
 		clock:        realClock{},
 		jitter:       randFloat,
 		maxWaitGrace: maxWaitGrace,
