@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/seed-b62e15c8/qwenedit"
+)
+
+// stagingDir, inside -out, receives results before they are renamed after their input.
+const stagingDir = ".incoming"
+
+// batch is one run of the batch command over a folder.
+type batch struct {
+	client  *qwenedit.Client
+	journal *journal
+	opts    *batchOptions
+	in      string            // -in, absolute
+	taken   map[string]string // the images in -out before the run, by lower-case stem
+	server  string
+	fake    bool // server is the built-in fake, whose tasks end with this run
+	x       *explainer
+	prog    *batchProgress
+	saveMu  sync.Mutex // one result moved into -out at a time, so that none replaces another
+
+	keyOnce sync.Once // the key is checked before the first paid submit
+	keyErr  error
+}
+
+// keyChecked checks the key with a free request before the first submit
+// of a run against MuleRouter (see verifyKey), once.
+func (b *batch) keyChecked(ctx context.Context) error {
+	if b.fake {
+		return nil
+	}
+	b.keyOnce.Do(func() { b.keyErr = verifyKey(ctx, b.client) })
+	return b.keyErr
+}
+
+// outcome is what became of one input file in this run.
+type outcome struct {
+	file    string
+	state   state
+	taskID  string
+	outputs []string // names inside -out
+	err     error
+	msg     string // err, worded for the user
+	next    string // what the next run will do about it
+	stop    bool   // err must stop the whole batch (besides a rejected key or an empty balance)
+	byFake  bool   // skipped: saved by the built-in fake server, though this run is not
+}
+
+// pending says why a resumable file is not done and what the next run does.
+func (o *outcome) pending() string {
+	if o.taskID == "" {
+		return o.next
+	}
+	return "task " + o.taskID + " " + o.next
+}
+
+type state int
+
+const (
+	edited    state = iota // saved by this run
+	skipped                // saved by an earlier run
+	failed                 // this run could not do it
+	resumable              // interrupted or still running on the server: the next run picks it up
+)
+
+// String is the state as -json names it.
+func (s state) String() string {
+	return [...]string{"edited", "skipped", "failed", "resumable"}[s]
+}
+
+// job is one file to work on.
+type job struct {
+	file   string // name inside -in
+	sum    string // SHA-256 of its content
+	stem   string // results are stem.png
+	taskID string // a task of an earlier run to wait for, instead of submitting
+}
+
+// plan decides, from the file's content and its last record, what to do
+// with it: a job (to submit it, or to follow an earlier task), or, if
+// there is nothing to do or it must be left alone, its outcome.
+func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
+	sum, err := fileSum(filepath.Join(b.opts.in, jb.file))
+	if err != nil {
+		return jb, b.refuse(jb, fmt.Errorf("read: %w", err), "fix or remove the file")
+	}
+	jb.sum = sum
+	r, ok := last[jb.file]
+	switch {
+	case !ok, r.Status == statusFailed:
+		// Nothing to follow: submit.
+	case r.SHA256 != sum:
+		if r.Status == statusSaved && b.allExist(r.Outputs) {
+			return jb, b.refuse(jb, fmt.Errorf("changed since its result %s was saved (task %s)", strings.Join(r.Outputs, ", "), r.TaskID),
+				"not submitted, so as not to replace that result: move it out of "+b.opts.out+" to edit the new content, or use another -out")
+		}
+		b.prog.logf("%s: changed since its earlier task %s: it is a new file", jb.file, r.TaskID)
+	case r.Status == statusSaved && b.allExist(r.Outputs):
+		return jb, b.skip(jb, r)
+	case (r.Status == statusSaved || r.Status == statusSubmitted) && r.followable(b.server):
+		jb.taskID = r.TaskID // waited for, or downloaded again if its results were removed
+		return jb, nil
+	case r.Status == statusSubmitted || r.Status == statusUnknown:
+		if !b.opts.resubmitUnknown {
+			return jb, b.refuseUnfollowable(jb, r)
+		}
+	default:
+		// Saved, its results removed, on a server that is not this one: submit.
+	}
+	if name, ok := b.taken[strings.ToLower(jb.stem)]; ok {
+		return jb, b.refuse(jb, fmt.Errorf("%s is already in %s, and was not made from this file as it is now", name, b.opts.out),
+			"not submitted, so as not to replace it: move it away, or use another -out")
+	}
+	return jb, nil
+}
+
+// refuseUnfollowable is the outcome of a file whose task, submitted or
+// with an unknown outcome, cannot be waited for from this run.
+func (b *batch) refuseUnfollowable(jb job, r record) *outcome {
+	if r.Server == b.server {
+		return b.refuse(jb, errors.New("an earlier submit had an unknown outcome: a task may exist and be charged"),
+			"check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again")
+	}
+	what := "task " + r.TaskID + " was submitted"
+	if r.Status == statusUnknown {
+		what = "an earlier submit, with an unknown outcome, went"
+	}
+	here := "this one (" + b.server + ")"
+	if b.fake {
+		here = "the built-in fake server"
+	}
+	return b.refuse(jb, fmt.Errorf("%s to %s, not to %s: a task there cannot be followed from here", what, r.Server, here),
+		"run against "+r.Server+" to resume it, or rerun with -resubmit-unknown to submit it again here (you may pay twice)")
+}
+
+// skip is the outcome of a file saved by an earlier run.
+func (b *batch) skip(jb job, r record) *outcome {
+	out := &outcome{file: jb.file, state: skipped, taskID: r.TaskID, outputs: r.Outputs, byFake: r.BuiltinFake && !b.fake}
+	by := ""
+	if out.byFake {
+		by = " by the built-in fake server (delete it to have it edited for real)"
+	}
+	b.prog.skipped("%s: already saved as %s%s", jb.file, strings.Join(r.Outputs, ", "), by)
+	return out
+}
+
+// refuse is the outcome of a file left alone, with why and what to do.
+func (b *batch) refuse(jb job, err error, next string) *outcome {
+	b.prog.started()
+	b.prog.ended(failed, "%s: %v (%s)", jb.file, err, next)
+	return &outcome{file: jb.file, state: failed, err: err, msg: err.Error(), next: next}
+}
+
+// process submits one file (or takes the task of an earlier run), waits for
+// it and saves its results, writing each step into the journal.
+func (b *batch) process(ctx context.Context, jb job) outcome {
+	out := outcome{file: jb.file, taskID: jb.taskID}
+	if err := ctx.Err(); err != nil {
+		return notStarted(jb, err)
+	}
+	if out.taskID == "" {
+		req := &qwenedit.EditRequest{
+			Images: []qwenedit.Image{qwenedit.ImageFile(filepath.Join(b.opts.in, jb.file))},
+			Prompt: b.opts.prompt,
+		}
+		if err := b.keyChecked(ctx); err != nil {
+			return b.submitFailed(jb, out, err)
+		}
+		info, err := b.client.Submit(ctx, req)
+		if err != nil {
+			return b.submitFailed(jb, out, err)
+		}
+		out.taskID = info.ID
+		// Journal the ID before waiting: from now on the task is paid for,
+		// and a crash must not lead the next run to submit it again.
+		if err := b.journal.append(b.record(jb, info.ID, statusSubmitted)); err != nil {
+			return notJournaled(out, fmt.Errorf("task %s was submitted but could not be journaled: %w", info.ID, err))
+		}
+		b.prog.logf("%s: submitted as task %s", jb.file, info.ID)
+	} else {
+		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.file, out.taskID)
+	}
+
+	task, err := b.client.WaitForResult(ctx, out.taskID, b.opts.wait.options(b.fake)...)
+	if err != nil {
+		return b.waitFailed(jb, out, err)
+	}
+
+	outputs, err := b.save(ctx, task, jb.stem)
+	if err != nil {
+		return b.saveFailed(ctx, jb, out, err)
+	}
+	out.state, out.outputs = edited, outputs
+	r := b.record(jb, out.taskID, statusSaved)
+	r.Outputs = outputs
+	if err := b.journal.append(r); err != nil {
+		b.prog.warnf("%s: saved but not journaled (%v): the next run downloads it again", jb.file, err)
+	}
+	return out
+}
+
+// notJournaled is the outcome of a file whose task may exist but is not in
+// the journal: the batch stops, since the next run would not know of it
+// and every other submit could end the same way.
+func notJournaled(out outcome, err error) outcome {
+	out.state, out.err, out.msg, out.stop = failed, err, clean(err.Error()), true
+	out.next = "the next run does not know of it and would submit the file again (paying twice): make room for the journal, and check your MuleRouter dashboard"
+	return out
+}
+
+// notStarted is the outcome of a file the batch was stopped before.
+func notStarted(jb job, err error) outcome {
+	out := outcome{file: jb.file, state: resumable, taskID: jb.taskID, err: err, msg: "interrupted", next: "not started: the next run does it"}
+	if jb.taskID != "" {
+		out.next = "was not waited for: the next run waits for it, without a new task"
+	}
+	return out
+}
+
+func (b *batch) submitFailed(jb job, out outcome, err error) outcome {
+	out.state, out.err, out.msg = failed, err, "submit: "+b.x.message(err)
+	var amb *qwenedit.AmbiguousSubmitError
+	switch {
+	case errors.As(err, &amb):
+		// A task may exist. Say so in the journal so that the next run does
+		// not submit it blindly: paying twice is the one thing to avoid.
+		r := b.record(jb, "", statusUnknown)
+		r.Error = out.msg
+		if jerr := b.journal.append(r); jerr != nil {
+			return notJournaled(out, fmt.Errorf("%s; and this could not be journaled: %w", out.msg, jerr))
+		}
+		out.next = "a task may exist and be charged: check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again"
+	case ctxDone(err):
+		out.state, out.next = resumable, "not submitted: the next run does it"
+	case errors.Is(err, qwenedit.ErrInvalidRequest):
+		out.next = "the image or prompt was refused before any task was created: fix or remove the file"
+	default:
+		out.next = "nothing was created: the next run submits it again"
+	}
+	return out
+}
+
+func (b *batch) waitFailed(jb job, out outcome, err error) outcome {
+	out.state, out.err, out.msg = failed, err, b.x.message(err)
+	if !strings.Contains(out.msg, out.taskID) {
+		out.msg = "task " + out.taskID + ": " + out.msg
+	}
+	var timeout *qwenedit.WaitTimeoutError
+	switch {
+	case errors.Is(err, qwenedit.ErrTaskFailed):
+		b.journalFailure(jb, out.taskID, out.msg)
+		out.next = "the next run submits it again"
+	case errors.Is(err, qwenedit.ErrNotFound):
+		// The task is gone (its 24 hours are over): its results cannot be had.
+		b.journalFailure(jb, out.taskID, out.msg)
+		out.next = "the task is unknown to the server: the next run submits it again"
+	case errors.As(err, &timeout), ctxDone(err):
+		out.state, out.next = resumable, "is still running on the server: the next run waits for it, without a new task"
+	default:
+		out.next = "the next run waits for the same task again, without a new one"
+	}
+	return out
+}
+
+func (b *batch) saveFailed(ctx context.Context, jb job, out outcome, err error) outcome {
+	if inner := errors.Unwrap(err); inner != nil && strings.Contains(err.Error(), "SaveImages") {
+		err = inner // the SDK's "SaveImages: image i of task ..." counts from 0
+	}
+	out.state, out.err = failed, err
+	out.msg = "save task " + out.taskID + ": " + b.x.message(err)
+	out.next = "the next run downloads it again, without a new task"
+	var occupied *occupiedError
+	switch {
+	case errors.As(err, &occupied):
+		out.msg = occupied.Error()
+		out.next = fmt.Sprintf("the result is in %s: move %s away, then run again to save it, without a new task", occupied.staged, occupied.path)
+	case errors.Is(err, qwenedit.ErrResultExpired):
+		out.next = "the results expired: the next run submits it again"
+		b.journalFailure(jb, out.taskID, out.msg)
+	case ctx.Err() != nil:
+		out.state, out.next = resumable, "finished but is not downloaded: the next run downloads it, without a new task"
+	}
+	return out
+}
+
+// journalFailure records that a file's task can give no result, so that the next run submits anew.
+func (b *batch) journalFailure(jb job, taskID, msg string) {
+	r := b.record(jb, taskID, statusFailed)
+	r.Error = msg
+	if jerr := b.journal.append(r); jerr != nil {
+		b.prog.warnf("%s: %v", jb.file, jerr)
+	}
+}
+
+// record is the journal line of jb's task in this run.
+func (b *batch) record(jb job, taskID, status string) record {
+	return record{File: jb.file, In: b.in, SHA256: jb.sum, TaskID: taskID, Status: status,
+		Prompt: b.opts.prompt, Server: b.server, BuiltinFake: b.fake}
+}
+
+// occupiedError is a result not saved because its name in -out holds another file.
+type occupiedError struct {
+	path   string // the file in -out, left alone
+	staged string // where the result is
+}
+
+func (e *occupiedError) Error() string {
+	return e.path + " already exists with other content: not replaced"
+}
+
+// save downloads the results with SaveImages, which names them after the
+// task, and renames them after the input: stem.png, or stem_1.png,
+// stem_2.png, ... for several. Both steps are atomic: a file in -out is
+// complete. It never replaces a file of -out with other content: if one
+// is in the way, it moves no result and returns an *occupiedError.
+func (b *batch) save(ctx context.Context, task *qwenedit.Task, stem string) ([]string, error) {
+	paths, err := b.client.SaveImages(ctx, task, filepath.Join(b.opts.out, stagingDir))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = stem + filepath.Ext(p)
+		if len(paths) > 1 {
+			names[i] = fmt.Sprintf("%s_%d%s", stem, i+1, filepath.Ext(p))
+		}
+	}
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
+	for i, p := range paths {
+		if err := checkFree(p, filepath.Join(b.opts.out, names[i])); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range paths {
+		if err := os.Rename(p, filepath.Join(b.opts.out, names[i])); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// checkFree returns an *occupiedError if dst holds something other than
+// the content of src: nothing, an empty file, or the same bytes (the same
+// result, downloaded again) may be replaced.
+func checkFree(src, dst string) error {
+	info, err := os.Lstat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if info.Mode().IsRegular() && (info.Size() == 0 || sameContent(src, dst)) {
+		return nil
+	}
+	return &occupiedError{path: dst, staged: src}
+}
+
+// sameContent reports whether the files a and b hold the same bytes.
+func sameContent(a, b string) bool {
+	da, errA := os.ReadFile(a)
+	db, errB := os.ReadFile(b)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
+}
+
+func (b *batch) allExist(names []string) bool {
+	for _, n := range names {
+		if info, err := os.Stat(filepath.Join(b.opts.out, n)); err != nil || info.Size() == 0 {
+			return false
+		}
+	}
+	return len(names) > 0
+}
+
+func ctxDone(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/seed-b62e15c8/qwenedit"
+)
+
+var editCommand = &command{
+	name:    "edit",
+	args:    "-image FILE|URL [-image FILE|URL ...] -prompt TEXT [-out DIR] [flags]",
+	summary: "edit 1 to 3 images with an instruction and save the results",
+	about: `Submits one edit task, waits for it and saves the results into -out as <task id>_<n>.png.
+The images are "Image 1", "Image 2" and "Image 3" in the prompt, in the order given; the
+output's aspect ratio follows the last one. Unset request flags are left to the server.
+
+With MULEROUTER_API_KEY set the task is charged: the host is named before the call, and
+the task ID as soon as it exists, with the command that resumes an interrupted wait
+(qwenedit wait TASK_ID -out DIR). Without it, or with -fake, the built-in fake server
+answers: nothing is charged, and its "edit" ignores the prompt and inverts the colours of
+the last image.`,
+	run: runEdit,
+}
+
+// editOptions are edit's flags.
+type editOptions struct {
+	images       imageList
+	prompt       string
+	negative     string
+	n            int
+	seed         int
+	seedSet      bool // -seed was given: 0 is a seed too
+	size         string
+	promptExtend optionalBool
+	safety       optionalBool
+	model        string
+	out          string
+	wait         waitFlags
+	fake         fakeFlags
+}
+
+func runEdit(ctx context.Context, c *cli, args []string) error {
+	o := &editOptions{}
+	fs := newFlagSet("edit")
+	fs.Var(&o.images, "image", "the `FILE|URL` (http or https) of an input image; repeat for up to 3: \"Image 1\" to \"Image 3\" in the prompt")
+	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction, at most 800 characters (required)")
+	fs.StringVar(&o.negative, "negative-prompt", "", "what to avoid, at most 500 characters")
+	fs.IntVar(&o.n, "n", 0, "number of results, 1 to 6 (default: the server's, 1)")
+	fs.IntVar(&o.seed, "seed", 0, "random seed, 0 to 2147483647 (default: none, the server picks one)")
+	fs.StringVar(&o.size, "size", "", "output size `WxH` or W*H, each side 512 to 2048 (default: about 1024x1024, the last image's aspect ratio)")
+	fs.Var(&o.promptExtend, "prompt-extend", "let a language model rewrite the prompt: -prompt-extend or -prompt-extend=false (default: the server's, true)")
+	fs.Var(&o.safety, "safety-filter", "the content safety filter: -safety-filter or -safety-filter=false (default: the server's, true)")
+	fs.StringVar(&o.out, "out", "out", "folder for the results")
+	registerModel(fs, &o.model)
+	c.registerJSON(fs)
+	o.wait.register(fs, "resume with qwenedit wait")
+	o.fake.register(fs)
+	positional, err := c.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) { o.seedSet = o.seedSet || f.Name == "seed" })
+	if len(positional) > 0 {
+		return usagef("unexpected argument %q: give each image with -image", positional[0])
+	}
+	req, err := o.request()
+	if err != nil {
+		return err
+	}
+	if err := o.wait.check(); err != nil {
+		return err
+	}
+
+	x := &explainer{model: o.model, images: o.images, out: o.out}
+	res := result{}
+	fail := func(err error) error {
+		f := x.explain(err)
+		if c.json {
+			res.failed(f)
+			c.printJSON(res)
+		}
+		return f
+	}
+	// Check all that can be checked before a server is chosen, let alone charged.
+	if err := req.Validate(); err != nil {
+		return fail(err)
+	}
+	b, err := c.connect("edit", o.model, keyOrFake, &o.fake)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	x.base, x.fake, res.Fake = b.base, b.fake, b.fake
+	if b.fake {
+		fmt.Fprintf(c.stderr, "submitting to the built-in fake server (%s): not charged\n", o.model)
+	} else {
+		fmt.Fprintf(c.stderr, "submitting to %s (%s): this call is charged\n", b.base, o.model)
+	}
+
+	var progress *taskProgress
+	task, err := b.client.Edit(ctx, req, append(o.wait.options(b.fake),
+		qwenedit.WithOnSubmitted(func(t *qwenedit.TaskInfo) {
+			res.TaskID = t.ID
+			if b.fake {
+				fmt.Fprintf(c.stderr, "task %s submitted\n", t.ID)
+			} else {
+				fmt.Fprintf(c.stderr, "task %s submitted; if this stops, resume with: %s\n", t.ID, waitCommandLine(t.ID, o.model, o.out))
+			}
+			progress = c.newTaskProgress(t.ID)
+		}),
+		qwenedit.WithOnPoll(func(t *qwenedit.Task) { progress.update(t) }))...)
+	progress.done()
+	if err != nil {
+		return fail(err)
+	}
+	res.Status, res.Images = string(task.Status), task.Images
+	return c.save(ctx, b.client, task, x, &res)
+}
+
+// save saves a finished task's results into x.out and reports them: a
+// "saved <path>" line each, or res as JSON.
+func (c *cli) save(ctx context.Context, client *qwenedit.Client, task *qwenedit.Task, x *explainer, res *result) error {
+	paths, err := client.SaveImages(ctx, task, x.out)
+	res.Saved = paths
+	if !c.json {
+		for _, p := range paths {
+			fmt.Fprintln(c.stdout, "saved", p)
+		}
+	}
+	if err != nil {
+		f := x.explain(err)
+		f.msg, f.taskID = x.saveMessage(task.ID, len(paths), err), task.ID
+		err = f
+		res.failed(f)
+	}
+	if c.json {
+		c.printJSON(*res)
+	}
+	return err
+}
+
+// urlScheme finds the scheme of an argument shaped like a URL.
+var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+
+// request builds the EditRequest from the flags. What the flags alone show
+// to be wrong is a usage error here; the SDK checks the rest.
+func (o *editOptions) request() (*qwenedit.EditRequest, error) {
+	switch {
+	case len(o.images) == 0:
+		return nil, usagef("need -image (1 to %d, a file or an http(s) URL)", qwenedit.MaxImages)
+	case len(o.images) > qwenedit.MaxImages:
+		return nil, usagef("-image given %d times: the API takes 1 to %d images", len(o.images), qwenedit.MaxImages)
+	case o.prompt == "":
+		return nil, usagef("need -prompt")
+	}
+	req := &qwenedit.EditRequest{
+		Prompt:         o.prompt,
+		NegativePrompt: o.negative,
+		N:              o.n,
+		PromptExtend:   o.promptExtend.v,
+		SafetyFilter:   o.safety.v,
+	}
+	for i, arg := range o.images {
+		img, err := imageArg(i, arg)
+		if err != nil {
+			return nil, err
+		}
+		req.Images = append(req.Images, img)
+	}
+	if o.seedSet {
+		req.Seed = qwenedit.Ptr(o.seed)
+	}
+	if o.size != "" {
+		size, err := qwenedit.ParseSize(o.size)
+		if err != nil {
+			return nil, usagef("-size %q: want WIDTHxHEIGHT or WIDTH*HEIGHT, such as 1024x768", o.size)
+		}
+		req.Size = size
+	}
+	return req, nil
+}
+
+// imageArg is the i-th -image: an http(s) URL, or a local file.
+func imageArg(i int, arg string) (qwenedit.Image, error) {
+	if m := urlScheme.FindStringSubmatch(arg); m != nil {
+		if scheme := strings.ToLower(m[1]); scheme != "http" && scheme != "https" {
+			return qwenedit.Image{}, usagef("image %d: unsupported URL scheme %s (use http, https or a local file)", i+1, m[1])
+		}
+		return qwenedit.ImageURL(arg), nil
+	}
+	if strings.HasPrefix(strings.ToLower(arg), "data:") {
+		return qwenedit.Image{}, usagef("image %d: data: URIs are not taken on the command line; save the image to a file", i+1)
+	}
+	return qwenedit.ImageFile(arg), nil
+}
