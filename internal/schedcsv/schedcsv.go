@@ -1,6 +1,6 @@
 // Package schedcsv reads and writes docs/data/poll-schedule.csv, the table
 // of poll schedules that the root package's schedule_test.go computes and
-// internal/cmd/charts draws. One format, one place.
+// tools/charts draws. One format, one place.
 package schedcsv
 
 import (

@@ -6,8 +6,8 @@
 # the per-round ratios of every impl=X to impl=BASE (time, B/op, allocs/op
 # medians too).
 #
-# usage: scripts/bench-rounds.sh [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX
-#   e.g. scripts/bench-rounds.sh -r 15 -b floor . 'BenchmarkSubmit$'
+# usage: tools/bench-rounds.sh [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX
+#   e.g., from the repository root: tools/bench-rounds.sh -r 15 -b floor . 'BenchmarkSubmit$'
 set -euo pipefail
 rounds=15 base=floor benchtime=1s
 while getopts "r:b:t:" opt; do

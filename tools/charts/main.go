@@ -11,7 +11,7 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./internal/cmd/charts -out docs
+//	(cd tools && go run ./charts -out ../docs)
 //
 // The SVG is written by hand with the standard library, so the charts add no
 // dependency.
@@ -122,7 +122,7 @@ func drawMemory(cfg config, log io.Writer) error {
 	fmt.Fprintln(log, "wrote", csvPath)
 	c := memoryChart(rows,
 		fmt.Sprintf("Heap bytes allocated (runtime.MemStats.TotalAlloc), fewest of %d cold runs; the body is written to io.Discard.", cfg.reps),
-		fmt.Sprintf("%s %s/%s. MB = 10⁶ bytes. Data: data/memory.csv; made by internal/cmd/charts.", runtime.Version(), runtime.GOOS, runtime.GOARCH))
+		fmt.Sprintf("%s %s/%s. MB = 10⁶ bytes. Data: data/memory.csv; made by tools/charts.", runtime.Version(), runtime.GOOS, runtime.GOARCH))
 	return writeChart(filepath.Join(cfg.out, "memory-vs-image-size.svg"), c, log)
 }
 
@@ -134,7 +134,7 @@ func drawSchedule(cfg config, log io.Writer) error {
 	}
 	c := scheduleChart(rows,
 		"Each point: mean over completion times spread evenly over 20 s around the task duration (SDK: and 100 jitter seeds),",
-		"driven on a fake clock by schedule_test.go. Data: data/poll-schedule.csv; made by internal/cmd/charts.")
+		"driven on a fake clock by schedule_test.go. Data: data/poll-schedule.csv; made by tools/charts.")
 	return writeChart(filepath.Join(cfg.out, "poll-requests-vs-delay.svg"), c, log)
 }
 
