@@ -27,6 +27,8 @@ type Client struct {
 	// expectIgnored is set once the server answered a submit that asked
 	// for a 100 Continue without sending one; see expectContinue.
 	expectIgnored *atomic.Bool
+	// tasks is what the Client learned of its tasks, for the poll schedule.
+	tasks *taskLog
 }
 
 // authorization returns the Authorization header value ("Bearer <key>").
@@ -84,6 +86,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		userAgent:     ua,
 		auth:          auth,
 		expectIgnored: new(atomic.Bool),
+		tasks:         newTaskLog(),
 	}, nil
 }
 

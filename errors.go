@@ -2,16 +2,12 @@ package qwenedit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Sentinel errors. Match them with errors.Is; the typed errors below carry the details.
@@ -59,10 +55,14 @@ var (
 type APIError struct {
 	// StatusCode is the HTTP status code.
 	StatusCode int
-	// Message is the server's explanation, taken from the body's detail, error,
-	// message or task_info.error fields (in that order), else "HTTP <code>".
+	// Message is the server's explanation: the first message in the body's
+	// detail, error, message or msg, else task_info.error's detail or title,
+	// else the body's title; each may be a string, an object with such
+	// fields, or a list (FastAPI's 422 detail, "loc: msg; ..."). A body
+	// that is not JSON but short plain text is the message. Else "HTTP <code>".
 	Message string
-	// Code is the numeric error_code (or code) of the body, 0 when absent.
+	// Code is the numeric error_code (or code) of the body, else of its
+	// task_info.error, 0 when absent.
 	Code int
 	// TraceParent is the traceparent response header; quote it in bug reports.
 	TraceParent string
@@ -104,17 +104,6 @@ func (e *APIError) Is(target error) bool {
 		return target == ErrInvalidRequest
 	}
 	return false
-}
-
-// Temporary reports whether the same call may succeed later: 408, 425, 429
-// and every 5xx. The poller keeps polling through such answers; the retries
-// of a single call are narrower (see the README).
-func (e *APIError) Temporary() bool {
-	switch e.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-		return true
-	}
-	return e.StatusCode >= 500
 }
 
 // FieldError is one violated constraint of a request.
@@ -272,18 +261,6 @@ func (e *AmbiguousSubmitError) Error() string {
 
 func (e *AmbiguousSubmitError) Unwrap() error { return e.Err }
 
-// errorBody is the union of the error shapes seen from MuleRouter and its clients.
-type errorBody struct {
-	Detail    json.RawMessage `json:"detail"`
-	Error     json.RawMessage `json:"error"`
-	Message   json.RawMessage `json:"message"`
-	ErrorCode json.RawMessage `json:"error_code"`
-	Code      json.RawMessage `json:"code"`
-	TaskInfo  *struct {
-		Error json.RawMessage `json:"error"`
-	} `json:"task_info"`
-}
-
 // newAPIError reads (a bounded part of) resp's body and builds the error.
 func newAPIError(method, path string, resp *http.Response, now time.Time) *APIError {
 	e := &APIError{
@@ -300,110 +277,4 @@ func newAPIError(method, path string, resp *http.Response, now time.Time) *APIEr
 		e.Message = fmt.Sprintf("HTTP %d", resp.StatusCode)
 	}
 	return e
-}
-
-// parseErrorBody picks the message (detail, error, message, task_info.error)
-// and the numeric code (error_code, code) from a JSON error body. A body that
-// is not JSON but short plain text is used as the message.
-func parseErrorBody(body []byte) (string, int) {
-	var eb errorBody
-	if err := json.Unmarshal(body, &eb); err != nil {
-		return plainTextMessage(body), 0
-	}
-	code, ok := jsonInt(eb.ErrorCode)
-	if !ok {
-		code, _ = jsonInt(eb.Code)
-	}
-	for _, raw := range []json.RawMessage{eb.Detail, eb.Error, eb.Message} {
-		if msg := messageFrom(raw); msg != "" {
-			return msg, code
-		}
-	}
-	if eb.TaskInfo != nil {
-		var te TaskError
-		if json.Unmarshal(eb.TaskInfo.Error, &te) == nil {
-			if code == 0 {
-				code = te.Code
-			}
-			return firstNonEmpty(te.Detail, te.Title), code
-		}
-	}
-	return "", code
-}
-
-// messageFrom reads a message that may be a string, an object with a
-// message/detail/msg field, or a list of those (FastAPI's 422 shape).
-func messageFrom(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strings.TrimSpace(s)
-	}
-	var obj struct {
-		Msg     string          `json:"msg"`
-		Message string          `json:"message"`
-		Detail  string          `json:"detail"`
-		Title   string          `json:"title"`
-		Loc     json.RawMessage `json:"loc"`
-	}
-	if json.Unmarshal(raw, &obj) == nil {
-		msg := firstNonEmpty(obj.Detail, obj.Message, obj.Msg, obj.Title)
-		if msg != "" && len(obj.Loc) > 0 {
-			msg = string(obj.Loc) + ": " + msg
-		}
-		return msg
-	}
-	var list []json.RawMessage
-	if json.Unmarshal(raw, &list) == nil {
-		var msgs []string
-		for _, item := range list {
-			if m := messageFrom(item); m != "" {
-				msgs = append(msgs, m)
-			}
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return ""
-}
-
-func plainTextMessage(body []byte) string {
-	s := strings.TrimSpace(string(body))
-	if s == "" || len(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "<{[") {
-		return ""
-	}
-	return s
-}
-
-// jsonInt reads an integer given as a JSON number or a numeric string.
-func jsonInt(raw json.RawMessage) (int, bool) {
-	if len(raw) == 0 {
-		return 0, false
-	}
-	var f float64
-	if json.Unmarshal(raw, &f) != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return 0, false
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil {
-			return 0, false
-		}
-		f = v
-	}
-	if f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
-		return 0, false
-	}
-	return int(f), true
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			return s
-		}
-	}
-	return ""
 }

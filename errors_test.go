@@ -2,14 +2,16 @@ package qwenedit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseErrorBody(t *testing.T) {
@@ -77,16 +79,29 @@ func TestErrorMessages(t *testing.T) {
 	var apiErr *APIError
 	assert.ErrorAs(t, a, &apiErr)
 	assert.False(t, errors.Is(a, ErrNotFound))
-	assert.True(t, (&APIError{StatusCode: http.StatusTooManyRequests}).Temporary())
-	assert.False(t, (&APIError{StatusCode: http.StatusNotFound}).Temporary())
 }
 
 func FuzzParseErrorBody(f *testing.F) {
-	for _, s := range []string{`{"detail":"x"}`, `{"detail":[{"msg":"m"}]}`, `{"error_code":"12"}`, `{"task_info":{"error":"x"}}`, `plain`} {
+	for _, s := range []string{`{"detail":"x"}`, `{"detail":[{"msg":"m"}]}`, `{"error_code":"12"}`, `{"task_info":{"error":"x"}}`, `plain`, `"s"`, `[[{"loc":["a"],"msg":"m"}]]`, `{"detail":"\u00e9\ud800"}`, `{"task_info":[{"error":"x"}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msg, _ := parseErrorBody(body)
 		assert.Equal(t, strings.TrimSpace(msg), msg)
+		assert.True(t, utf8.ValidString(msg), "%q", msg)
+
+		// The same parser reads task_info.error: whatever JSON value the
+		// error holds, the task decodes and keeps its id.
+		var e TaskError
+		_ = e.UnmarshalJSON(body)
+		task := []byte(`{"task_info":{"id":"a","status":"failed","error":` + string(body) + `}}`)
+		if json.Valid(task) {
+			got, err := decodeTask(task)
+			require.NoError(t, err, "%s", task)
+			assert.Equal(t, "a", got.ID)
+			if got.Error != nil {
+				assert.Equal(t, strings.TrimSpace(got.Error.Detail), got.Error.Detail)
+			}
+		}
 	})
 }

@@ -631,7 +631,9 @@ func TestFaultPolling(t *testing.T) {
 					env.srv.DeleteTask(env.taskID)
 				}
 			},
-			wantGET: 2, wantSleeps: []time.Duration{10 * time.Millisecond},
+			// The Client submitted the task itself, so its first poll comes
+			// one interval after the submit, like Edit's (schedule.go).
+			wantGET: 2, wantSleeps: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond},
 			check: checks(notAmbiguous, apiStatus(404), errIs(qwenedit.ErrNotFound), statusesSeen(qwenedit.StatusPending),
 				func(t *testing.T, _ *faultEnv, r *faultResult) {
 					var apiErr *qwenedit.APIError

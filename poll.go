@@ -31,6 +31,7 @@ type pollConfig struct {
 	minInterval time.Duration
 	maxInterval time.Duration
 	maxSet      bool // WithMaxPollInterval was given
+	custom      bool // WithPollInterval or WithMaxPollInterval was given: no learning
 	maxWait     time.Duration
 	onPoll      func(*Task)
 	onSubmitted func(*TaskInfo)
@@ -40,12 +41,12 @@ type pollConfig struct {
 // 3 s). Above the default cap, and without WithMaxPollInterval, it also
 // raises the cap: the polls come every d.
 func WithPollInterval(d time.Duration) PollOption {
-	return func(p *pollConfig) { p.minInterval = d }
+	return func(p *pollConfig) { p.minInterval, p.custom = d, true }
 }
 
 // WithMaxPollInterval caps the wait between polls (default 10 s).
 func WithMaxPollInterval(d time.Duration) PollOption {
-	return func(p *pollConfig) { p.maxInterval, p.maxSet = d, true }
+	return func(p *pollConfig) { p.maxInterval, p.maxSet, p.custom = d, true, true }
 }
 
 // WithMaxWait sets how long to wait for a task before giving up with a
@@ -116,7 +117,8 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...PollO
 	if err != nil {
 		return nil, err
 	}
-	return c.wait(ctx, taskID, pc, 0)
+	submitted, _ := c.tasks.submittedAt(strings.TrimSpace(taskID))
+	return c.wait(ctx, taskID, pc, submitted, false)
 }
 
 // Edit submits req and waits for the result: Submit, then WaitForResult,
@@ -136,11 +138,9 @@ func (c *Client) Edit(ctx context.Context, req *EditRequest, opts ...PollOption)
 	if info.Status.IsFailure() {
 		return nil, newTaskFailedError(&Task{TaskInfo: *info})
 	}
-	firstDelay := pc.minInterval
-	if info.Status.IsSuccess() {
-		firstDelay = 0 // results come with the GET
-	}
-	return c.wait(ctx, info.ID, pc, firstDelay)
+	submitted, _ := c.tasks.submittedAt(info.ID) // recorded by Submit
+	// A task done at once has its results in the first GET: poll now.
+	return c.wait(ctx, info.ID, pc, submitted, info.Status.IsSuccess())
 }
 
 // pollState is what the poll loop knows so far.
@@ -151,6 +151,7 @@ type pollState struct {
 	lastErr    error
 	retryAfter time.Duration // the wait the last failed poll's answer asked for
 	polls      int
+	pendingAt  time.Time // the last answer that said the task was not done
 }
 
 // retryAfterOf is the Retry-After of an API error, 0 for other errors.
@@ -185,14 +186,25 @@ func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, erro
 	return t, nil
 }
 
-func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay time.Duration) (*Task, error) {
+// wait polls taskID until it finishes. submitted is when this Client
+// created the task (zero when it did not: the first poll is then at once,
+// which also resumes a wait cut short); pollNow polls at once anyway.
+func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, submitted time.Time, pollNow bool) (*Task, error) {
 	clk := c.cfg.clock
-	st := &pollState{taskID: taskID, start: clk.Now()}
+	st := &pollState{taskID: taskID, start: clk.Now(), pendingAt: submitted}
 	var deadline time.Time
 	if pc.maxWait > 0 {
 		deadline = st.start.Add(pc.maxWait)
 	}
-	interval := pc.minInterval
+	sched := c.newSchedule(pc)
+	origin, delay := submitted, time.Duration(0)
+	if submitted.IsZero() {
+		// The schedule counts from the start of this wait, and learning
+		// cannot place a task of unknown age in its window.
+		origin, sched.learned = st.start, false
+	} else if !pollNow {
+		delay = sched.first(st.start.Sub(submitted))
+	}
 	for {
 		if !deadline.IsZero() {
 			// Every sleep, the first included, ends by the deadline; then
@@ -206,6 +218,9 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay t
 		}
 		task, done, err := c.pollOnce(ctx, st, pc, deadline)
 		if done {
+			if err == nil {
+				c.learn(task, st, submitted)
+			}
 			return task, err
 		}
 		if now := clk.Now(); !deadline.IsZero() && !now.Before(deadline) {
@@ -213,8 +228,27 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, delay t
 		}
 		// A server that asked for a pause (429 or 503 with Retry-After)
 		// gets at least that; the deadline still cuts the sleep short.
-		delay = max(c.jittered(interval, pc), st.retryAfter)
-		interval = min(time.Duration(float64(interval)*pollGrowth), pc.maxInterval)
+		delay = max(sched.next(clk.Now().Sub(origin)), st.retryAfter)
+	}
+}
+
+// learn records how long a successful task took (see schedule.go): the
+// server's own timestamps when they make sense; else, for a task this
+// Client submitted, the middle of the bracket between the last "not done"
+// answer and the first "done" one, if that bracket is narrow enough
+// (maxBracket of its middle) to say something.
+func (c *Client) learn(task *Task, st *pollState, submitted time.Time) {
+	if d := task.UpdatedAt.Sub(task.CreatedAt); !task.CreatedAt.IsZero() && !task.UpdatedAt.IsZero() && d > 0 && d < 24*time.Hour {
+		c.tasks.finished(d)
+		return
+	}
+	if submitted.IsZero() {
+		return
+	}
+	width := c.cfg.clock.Now().Sub(st.pendingAt)
+	mid := st.pendingAt.Sub(submitted) + width/2
+	if float64(width) <= maxBracket*float64(mid) {
+		c.tasks.finished(mid)
 	}
 }
 
@@ -256,6 +290,9 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 		return nil, false, nil
 	}
 	st.last, st.lastErr, st.retryAfter = task.Status, nil, 0
+	if !task.Status.IsTerminal() {
+		st.pendingAt = c.cfg.clock.Now()
+	}
 	c.log(ctx, slog.LevelDebug, "qwenedit: poll", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("status", string(task.Status)))
 	if pc.onPoll != nil {
 		pc.onPoll(task)
@@ -282,11 +319,6 @@ func isTransientPollError(err error) bool {
 	}
 	var verr *ValidationError
 	return !errors.As(err, &verr) && !errors.Is(err, ErrUnexpectedResponse) && !errors.Is(err, ErrResponseTooLarge)
-}
-
-func (c *Client) jittered(interval time.Duration, pc pollConfig) time.Duration {
-	f := 1 - pollJitter + 2*pollJitter*c.cfg.jitter()
-	return max(pc.minInterval, min(pc.maxInterval, time.Duration(float64(interval)*f)))
 }
 
 // waitStopped is the error for a wait ended by ctx.
