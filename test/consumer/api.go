@@ -1,5 +1,8 @@
-// Package consumer pins the public API of qwenedit, as design/api.md fixes
-// it, at compile time: every name below must exist with exactly this shape.
+// Package consumer pins the public API of qwenedit at compile time, as a
+// user's program sees it: the names the design fixes (listed in the
+// README's API section) and the ones added since. Every name below must
+// exist with exactly this shape; a change here is a breaking change and
+// goes in CHANGELOG.md.
 package consumer
 
 import (
