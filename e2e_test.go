@@ -171,3 +171,74 @@ func TestEndToEndResume(t *testing.T) {
 	_, err = c.Download(context.Background(), task.Images[0], &bytes.Buffer{})
 	assert.ErrorIs(t, err, qwenedit.ErrResultExpired)
 }
+
+// TestUsersTestsAreFast: a user's test of code that calls Edit with no
+// poll options, against qwenedittest.NewServer() and a client made with
+// only WithBaseURL and WithAPIKey, waits for nothing: the fake's tasks are
+// done when created and Edit polls at once. The deadline is a guard far
+// below the 3 s the first poll would otherwise wait, not a measurement
+// (BenchmarkUserEditAgainstTheFake measures).
+func TestUsersTestsAreFast(t *testing.T) {
+	srv := qwenedittest.NewServer()
+	defer srv.Close()
+	client, err := qwenedit.NewClient(qwenedit.WithBaseURL(srv.URL()), qwenedit.WithAPIKey(srv.APIKey()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for range 5 {
+		task, err := client.Edit(ctx, &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "Turn the sky purple"})
+		require.NoError(t, err)
+		assert.Len(t, task.Images, 1)
+	}
+	posts, gets := apiRequestCounts(srv)
+	assert.Equal(t, 5, posts)
+	assert.Equal(t, 5, gets, "one GET per Edit: no poll was wasted")
+
+	srv.FailNextTask(3001, "Invalid Request", "")
+	_, err = client.Edit(ctx, &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "Turn the sky purple"})
+	var failed *qwenedit.TaskFailedError
+	require.ErrorAs(t, err, &failed, "a failed task is reported by the submit answer itself")
+	assert.NotEmpty(t, failed.Detail, "the fake's failures always have a detail, as the official CLI prints detail")
+}
+
+// BenchmarkUserEditAgainstTheFake is one Edit of a user's test: the
+// default fake, a client with only WithBaseURL and WithAPIKey, no poll
+// options, over HTTP/1.1 and HTTPS + HTTP/2.
+func BenchmarkUserEditAgainstTheFake(b *testing.B) {
+	img, err := os.ReadFile(filepath.Join("testdata", "sample.png"))
+	require.NoError(b, err)
+	for _, tls := range []bool{false, true} {
+		name := "proto=http1"
+		var opts []qwenedittest.Option
+		if tls {
+			name, opts = "proto=h2", []qwenedittest.Option{qwenedittest.WithTLS()}
+		}
+		b.Run(name, func(b *testing.B) {
+			srv := qwenedittest.NewServer(opts...)
+			defer srv.Close()
+			client, err := qwenedit.NewClient(qwenedit.WithBaseURL(srv.URL()), qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithHTTPClient(srv.Client()))
+			require.NoError(b, err)
+			req := &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(img)}, Prompt: "Turn the sky purple"}
+			for b.Loop() {
+				if _, err := client.Edit(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestEndToEndUppercaseIDs: the real API's examples show uppercase task
+// IDs. IDs are opaque: the SDK sends them back exactly as it got them.
+func TestEndToEndUppercaseIDs(t *testing.T) {
+	c, srv, _ := fakeClient(t, qwenedittest.WithUppercaseIDs())
+	task, err := c.Edit(context.Background(), &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(samplePNG(t))}, Prompt: "p"})
+	require.NoError(t, err)
+	assert.Equal(t, strings.ToUpper(task.ID), task.ID)
+	assert.Equal(t, srv.Tasks()[0].ID, task.ID)
+	got, err := c.Get(context.Background(), task.ID)
+	require.NoError(t, err)
+	assert.Equal(t, task.ID, got.ID)
+	_, err = c.Get(context.Background(), strings.ToLower(task.ID))
+	assert.ErrorIs(t, err, qwenedit.ErrNotFound, "another case is another task")
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // apiPrefix is the path prefix of every API route.
@@ -69,14 +70,58 @@ func (resp response) write(w http.ResponseWriter) {
 	_, _ = w.Write(resp.body)
 }
 
-// serveAPI is the handler of the API listener.
+// serveAPI is the handler of the API listener, for both protocols.
+//
+// The order of events: a request on an API route (one that is not
+// answered 404 or 405) takes its fault, if one is queued for it, when its
+// headers arrive. A fault with BeforeBody acts at once; without a fault, a
+// request with a missing or wrong key is refused (401) at once too, before
+// its body is read, as gateways do, so that a client that asked for
+// 100-continue never uploads it. Otherwise the body is read (and
+// recorded), and then the fault acts, or the request is answered 413,
+// 404, 405, 400 or 2xx. Faults with AfterCreate are taken once a submit
+// has created its task.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	defer s.track()()
 	// Every answer carries a trace id, like the real API's, so clients can
 	// be tested for surfacing it in errors.
 	w.Header().Set("Traceparent", newTraceparent())
 
-	// The body is read before anything else so that the recording is
+	rt, model, id := parseRoute(r.URL.Path)
+	var problem response
+	switch {
+	case rt == routeNone, !s.models[model]:
+		problem = detailResponse(http.StatusNotFound, "Not Found")
+	case rt == routeSubmit && r.Method != http.MethodPost:
+		problem = detailResponse(http.StatusMethodNotAllowed, "Method Not Allowed")
+		problem.header = http.Header{"Allow": {http.MethodPost}}
+	case rt == routeGet && r.Method != http.MethodGet:
+		problem = detailResponse(http.StatusMethodNotAllowed, "Method Not Allowed")
+		problem.header = http.Header{"Allow": {http.MethodGet}}
+	}
+	onRoute := problem.status == 0
+
+	// Faults act before authentication, like a proxy or overloaded front
+	// end would, except AfterCreate ones, which wait for a submit that
+	// really created its task (a refused one leaves them queued).
+	var f *Fault
+	if onRoute {
+		f = s.takeFault(r.Method, false)
+	}
+	switch {
+	case f != nil && f.BeforeBody:
+		s.record(OriginAPI, r, nil, r.ContentLength == 0)
+		s.applyFault(w, r, f, rt, id, nil)
+		return
+	case f == nil && onRoute && !s.authorized(r):
+		s.record(OriginAPI, r, nil, r.ContentLength == 0)
+		resp := detailResponse(http.StatusUnauthorized, "Invalid or missing API key")
+		resp.header = http.Header{"Www-Authenticate": {"Bearer"}}
+		refuseEarly(w, r, resp)
+		return
+	}
+
+	// The body is read before the other answers so that the recording is
 	// complete and so that a hanging fault notices a client that goes away
 	// (net/http watches the connection only after the body was consumed).
 	body, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
@@ -85,51 +130,46 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client is gone; nobody would read an answer
 	}
-	if tooLarge {
+	switch {
+	case f != nil:
+		s.applyFault(w, r, f, rt, id, nil)
+		return
+	case tooLarge:
 		resp := detailResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", s.maxBody))
 		resp.header = http.Header{"Connection": {"close"}}
 		resp.write(w)
 		return
-	}
-
-	rt, model, id := parseRoute(r.URL.Path)
-	switch {
-	case rt == routeNone, !s.models[model]:
-		detailResponse(http.StatusNotFound, "Not Found").write(w)
-		return
-	case rt == routeSubmit && r.Method != http.MethodPost:
-		w.Header().Set("Allow", http.MethodPost)
-		detailResponse(http.StatusMethodNotAllowed, "Method Not Allowed").write(w)
-		return
-	case rt == routeGet && r.Method != http.MethodGet:
-		w.Header().Set("Allow", http.MethodGet)
-		detailResponse(http.StatusMethodNotAllowed, "Method Not Allowed").write(w)
-		return
-	}
-
-	// Faults act before authentication, like a proxy or overloaded front
-	// end would, except AfterCreate ones, which wait for a submit that
-	// really created its task (a refused one leaves them queued).
-	if f := s.takeFault(r.Method, false); f != nil {
-		s.applyFault(w, f, rt, id, nil)
+	case !onRoute:
+		problem.write(w)
 		return
 	}
 
 	var resp response
-	switch {
-	case !s.authorized(r):
-		resp = detailResponse(http.StatusUnauthorized, "Invalid or missing API key")
-		resp.header = http.Header{"Www-Authenticate": {"Bearer"}}
-	case rt == routeSubmit:
+	if rt == routeSubmit {
 		resp = s.submit(model, body)
-	default:
+	} else {
 		resp = s.get(r, model, id)
 	}
 	if rt == routeSubmit && resp.status == http.StatusAccepted {
 		if f := s.takeFault(r.Method, true); f != nil {
-			s.applyFault(w, f, rt, id, &resp)
+			s.applyFault(w, r, f, rt, id, &resp)
 			return
 		}
+	}
+	resp.write(w)
+}
+
+// refuseEarly answers resp without reading the request body. Over
+// HTTP/1.1 a request that has a body then gets "Connection: close": the
+// rest of its body is never read, so the connection cannot carry another
+// request. (Over HTTP/2 the stream is reset with NO_ERROR after the
+// answer instead, which tells the client to stop sending.)
+func refuseEarly(w http.ResponseWriter, r *http.Request, resp response) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		if resp.header == nil {
+			resp.header = http.Header{}
+		}
+		resp.header.Set("Connection", "close")
 	}
 	resp.write(w)
 }
@@ -153,7 +193,7 @@ func (s *Server) submit(model string, body []byte) response {
 		return detailResponse(http.StatusBadRequest, problem)
 	}
 	t := &task{
-		rec:       TaskRecord{ID: newID(), Model: model, Request: sub.req},
+		rec:       TaskRecord{ID: s.newID(), Model: model, Request: sub.req, Warnings: sub.warnings},
 		n:         sub.n,
 		outW:      sub.outW,
 		outH:      sub.outH,
@@ -173,15 +213,35 @@ func (s *Server) submit(model string, body []byte) response {
 	}
 	s.tasks[t.rec.ID] = t
 	s.order = append(s.order, t)
+	// A task of the default duration, 0, is done when it is created, and
+	// the answer says so: a client's Edit then polls at once, which keeps
+	// users' tests fast. Otherwise it is waiting, as on the real API.
 	first, _, _ := s.vocab.statuses()
-	out := taskJSON{TaskInfo: taskInfoJSON{
-		ID:        t.rec.ID,
-		Status:    first,
-		CreatedAt: formatTime(t.rec.CreatedAt),
-		UpdatedAt: formatTime(t.rec.CreatedAt),
-	}}
+	status, updated, taskErr := first, t.rec.CreatedAt, (*taskError)(nil)
+	if s.duration == 0 {
+		status, updated, taskErr = s.state(t, t.rec.CreatedAt)
+	}
+	out := taskJSON{TaskInfo: s.infoJSON(t, status, updated, taskErr)}
 	s.mu.Unlock()
 	return jsonResponse(http.StatusAccepted, out)
+}
+
+// infoJSON is task t's task_info in a given state.
+func (s *Server) infoJSON(t *task, status string, updated time.Time, taskErr *taskError) taskInfoJSON {
+	info := taskInfoJSON{
+		ID:        t.rec.ID,
+		Status:    status,
+		CreatedAt: formatTime(t.rec.CreatedAt),
+		UpdatedAt: formatTime(updated),
+	}
+	if taskErr != nil {
+		info.Error = map[string]any{
+			s.errorCodeField: taskErr.code,
+			"title":          taskErr.title,
+			"detail":         taskErr.detail,
+		}
+	}
+	return info
 }
 
 // get reports a task's state.
@@ -197,22 +257,10 @@ func (s *Server) get(r *http.Request, model, id string) response {
 		return response{status: http.StatusNotFound, body: b}
 	}
 	status, updated, taskErr := s.state(t, s.now())
-	out := taskJSON{TaskInfo: taskInfoJSON{
-		ID:        id,
-		Status:    status,
-		CreatedAt: formatTime(t.rec.CreatedAt),
-		UpdatedAt: formatTime(updated),
-	}}
+	out := taskJSON{TaskInfo: s.infoJSON(t, status, updated, taskErr)}
 	n := t.n
 	s.mu.Unlock()
 
-	if taskErr != nil {
-		out.TaskInfo.Error = map[string]any{
-			s.errorCodeField: taskErr.code,
-			"title":          taskErr.title,
-			"detail":         taskErr.detail,
-		}
-	}
 	if isSuccess(status) {
 		base := s.resultsBase(r)
 		for i := range n {
@@ -231,6 +279,7 @@ func (s *Server) resultsBase(r *http.Request) string {
 }
 
 func resultsBaseFor(addr net.Addr, fallback, requestHost string) string {
+	scheme, _, _ := strings.Cut(fallback, "://")
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok || !tcp.IP.IsUnspecified() {
 		return fallback
@@ -242,7 +291,7 @@ func resultsBaseFor(addr net.Addr, fallback, requestHost string) string {
 	if host == "" {
 		return fallback
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 func resultURL(base, id string, i int) string {
@@ -274,7 +323,7 @@ func jsonResponse(status int, v any) response {
 // real answer exists.
 func (s *Server) fabricatedTask(id string) []byte {
 	if id == "" {
-		id = newID()
+		id = s.newID()
 	}
 	first, _, _ := s.vocab.statuses()
 	now := formatTime(s.now())

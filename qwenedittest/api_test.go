@@ -25,7 +25,7 @@ var (
 
 func TestSubmitAccepted(t *testing.T) {
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now), WithModels("some-other-model"))
+	s := newTestServer(t, WithClock(clk.Now), WithModels("some-other-model"), WithTaskDuration(time.Minute))
 	img := dataURI(t, imageinfo.PNG, 640, 480)
 	body := map[string]any{
 		"images":          []any{"https://example.com/a.png", img},
@@ -139,7 +139,9 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "not an image", edit: func(b map[string]any) { b["images"] = []any{uri("image/png", []byte("hello, this is text"))} }, field: "images[0]: unsupported or unreadable image"},
 		{name: "no media type", edit: func(b map[string]any) { b["images"] = []any{uri("", png400)} }, field: "images[0]: data URI names no media type"},
 		{name: "non-image media type", edit: func(b map[string]any) { b["images"] = []any{uri("text/plain", png400)} }, field: `images[0]: media type "text/plain"`},
-		{name: "MIME mismatch", edit: func(b map[string]any) { b["images"] = []any{uri("image/jpeg", png400)} }, field: "images[0]: declared as image/jpeg but the data is image/png"},
+		{name: "MIME mismatch still checks the pixels", edit: func(b map[string]any) {
+			b["images"] = []any{uri("image/jpeg", imagetest.MustEncode(t, imageinfo.PNG, 383, 400))}
+		}, field: "images[0]: image is 383×400 pixels"},
 		{name: "image too narrow", edit: func(b map[string]any) {
 			b["images"] = []any{"https://e.com/ok.png", dataURI(t, imageinfo.PNG, 383, 400)}
 		}, field: "images[1]: image is 383×400 pixels"},
@@ -393,12 +395,16 @@ func TestStatusProgression(t *testing.T) {
 	}
 }
 
-func TestZeroDurationCompletesAtFirstPoll(t *testing.T) {
+// TestZeroDurationIsDoneWhenCreated: with the default duration the submit
+// answer already says the task is done (so a client's Edit polls at once
+// and users' tests are fast); its results come with the first poll.
+func TestZeroDurationIsDoneWhenCreated(t *testing.T) {
 	s := newTestServer(t)
 	resp, data := call(t, s, http.MethodPost, submitPath, validBody())
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	created := decodeTask(t, data)
-	assert.Equal(t, "pending", created.TaskInfo.Status, "the submit answer is never finished")
+	assert.Equal(t, "completed", created.TaskInfo.Status, "done when created")
+	assert.Empty(t, created.Images, "results come with a poll, as on the real API")
 
 	resp, data = call(t, s, http.MethodGet, submitPath+"/"+created.TaskInfo.ID, nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

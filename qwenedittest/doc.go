@@ -8,7 +8,9 @@
 //	POST /vendors/alibaba/v1/<model>/generation            submit → 202 {"task_info":{...}}
 //	GET  /vendors/alibaba/v1/<model>/generation/<task_id>  poll   → 200 {"task_info":{...},"images":[...]}
 //
-// It checks the bearer key (401), validates request bodies with the limits of
+// It checks the bearer key (401, answered before the request body is read,
+// as gateways do, so that a client that sends "Expect: 100-continue" never
+// uploads a refused body), validates request bodies with the limits of
 // the vendor documentation (400 with a "detail" naming the field), moves
 // tasks through "pending" → "processing" → "completed" (or "queued" →
 // "running" → "succeeded") as time passes on an injectable clock, and answers
@@ -33,7 +35,20 @@
 // Tests steer the fake with [Server.FailNextTask], [Server.SetTaskStatus],
 // [Server.DeleteTask], [Server.ExpireResults] and [Server.InjectFault], which
 // simulates rate limits, server errors, dropped connections, hangs, truncated
-// or malformed bodies and huge answers.
+// or malformed bodies, huge answers and, over HTTP/2, stream resets and
+// GOAWAY.
+//
+// By default both ports speak plain HTTP/1.1. With [WithTLS] they serve
+// HTTPS with a self-signed certificate and negotiate HTTP/2 or HTTP/1.1 by
+// ALPN, as the real API does; [Server.Client] then trusts the certificate
+// and speaks HTTP/2, and [Server.Certificate] gives the certificate to
+// other clients. HTTP/2 is served by the package's own frame-level server
+// (flow control, 100-continue, stream limits and all), so that faults can
+// reset a stream with any error code ([FaultResetStream]), send GOAWAY
+// ([FaultGoAway]) or drop the connection at a chosen moment, before or
+// after the request body is read ([Fault].BeforeBody) or after the task
+// was created ([Fault].AfterCreate). [RecordedRequest].Proto tells which
+// protocol each request used.
 //
 // The package does not import the SDK, so the SDK's own tests can use it.
 // The program examples/fakeserver runs the same server as a process.

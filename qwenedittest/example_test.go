@@ -14,7 +14,7 @@ import (
 // The fake speaks the MuleRouter wire protocol, so any HTTP client can use
 // it; in Go tests you would normally point the qwenedit SDK at srv.URL().
 func Example() {
-	srv := qwenedittest.NewServer() // tasks finish by their first poll
+	srv := qwenedittest.NewServer() // tasks are done when created
 	defer srv.Close()
 	endpoint := srv.URL() + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 
@@ -74,7 +74,7 @@ func Example() {
 	fmt.Printf("%s %d×%d\n", resp.Header.Get("Content-Type"), cfg.Width, cfg.Height)
 	fmt.Println("tasks created:", srv.SubmitCount())
 	// Output:
-	// 202 pending
+	// 202 completed
 	// 200 completed 2 images
 	// image/png 1024×1024
 	// tasks created: 1

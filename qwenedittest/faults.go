@@ -1,15 +1,26 @@
 package qwenedittest
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // FaultKind is what a [Fault] does to a request.
+//
+// Every kind works over HTTP/1.1 and, with [WithTLS], over HTTP/2. The
+// kinds that close "the connection" close the TCP connection, which over
+// HTTP/2 ends every other stream on it too; the server closes its write
+// side first and reads what the client still sends for a moment, so that
+// the client receives what was written before the close rather than a TCP
+// reset.
 type FaultKind int
 
 // The fault kinds. Those that answer 2xx use 202 for a submit and 200 for a
@@ -17,16 +28,22 @@ type FaultKind int
 const (
 	// FaultStatus answers Fault.Status (default 500) with Fault.Body
 	// (default {"detail":"<status text>"}) and the Retry-After header if
-	// Fault.RetryAfter is set.
+	// Fault.RetryAfter is set. With BeforeBody the answer comes before the
+	// request body is read, like a gateway refusing an upload; then over
+	// HTTP/1.1 the answer says "Connection: close" (if the request has a
+	// body) and the connection is closed, and over HTTP/2 the stream is
+	// reset with NO_ERROR after the answer (if the client is still
+	// sending), which tells the client to stop.
 	FaultStatus FaultKind = iota
-	// FaultCloseConnection reads the request, then closes the TCP
-	// connection without answering.
+	// FaultCloseConnection closes the TCP connection without answering.
 	FaultCloseConnection
 	// FaultCloseMidBody sends the status line and headers, including a
-	// Content-Length, and half of a JSON body, then closes the connection.
+	// Content-Length for the whole JSON body, and half of that body, then
+	// closes the connection.
 	FaultCloseMidBody
-	// FaultHang never answers. The handler returns (closing the connection)
-	// once the client goes away or the server closes.
+	// FaultHang never answers. The handler returns (closing the connection
+	// over HTTP/1.1; leaving it open over HTTP/2) once the client goes
+	// away or resets the stream, or the server closes.
 	FaultHang
 	// FaultStallBody sends the headers and half of a JSON body, then hangs
 	// like FaultHang.
@@ -39,22 +56,72 @@ const (
 	FaultWrongShape
 	// FaultHugeBody answers Fault.Status (default 500) with Fault.Size bytes
 	// (default 64 MiB) of JSON-looking junk, streamed with a Content-Length
-	// and never held in memory.
+	// (over HTTP/2 with flow control) and never held in memory. It stops
+	// when the client stops reading and goes away or resets the stream.
 	FaultHugeBody
 	// FaultUnknownStatus answers a poll (GET requests only) with a
 	// well-formed task whose status is "mystery".
 	FaultUnknownStatus
+	// FaultResetStream, over HTTP/2, resets the request's stream with
+	// RST_STREAM(Fault.ResetCode) and sends no answer; the connection and
+	// its other streams live on. Over HTTP/1.1, which has no streams, it
+	// closes the connection like FaultCloseConnection.
+	//
+	// Go's HTTP/2 client retries a request by itself (POSTs included, if
+	// it can rewind the body) after RST_STREAM with PROTOCOL_ERROR or
+	// REFUSED_STREAM; with AfterCreate that replays a submit whose task
+	// exists.
+	FaultResetStream
+	// FaultGoAway, over HTTP/2, sends GOAWAY with error code
+	// Fault.ResetCode (default NO_ERROR) and closes the connection, ending
+	// its other streams too. The GOAWAY's Last-Stream-ID is the request's
+	// own stream ID when the request was processed (AfterCreate: its task
+	// exists) and the client stream ID below it otherwise, which tells
+	// the client the request was not processed and may be retried (Go's
+	// client retries it by itself on a new connection). Streams the
+	// server was already handling on that connection raise the
+	// Last-Stream-ID, since they may have been processed; the server
+	// never handles a stream above it. Over HTTP/1.1 it closes the
+	// connection like FaultCloseConnection.
+	FaultGoAway
 )
 
 // String returns the constant's name, for test output.
 func (k FaultKind) String() string {
 	names := [...]string{"FaultStatus", "FaultCloseConnection", "FaultCloseMidBody", "FaultHang",
-		"FaultStallBody", "FaultInvalidJSON", "FaultWrongShape", "FaultHugeBody", "FaultUnknownStatus"}
+		"FaultStallBody", "FaultInvalidJSON", "FaultWrongShape", "FaultHugeBody", "FaultUnknownStatus",
+		"FaultResetStream", "FaultGoAway"}
 	if k >= 0 && int(k) < len(names) {
 		return names[k]
 	}
 	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
 }
+
+// ResetCode is an HTTP/2 error code (RFC 9113, section 7), sent in the
+// RST_STREAM of [FaultResetStream] and the GOAWAY of [FaultGoAway].
+type ResetCode uint32
+
+// The HTTP/2 error codes of RFC 9113.
+const (
+	ResetNoError            ResetCode = 0x0 // NO_ERROR: graceful
+	ResetProtocolError      ResetCode = 0x1 // PROTOCOL_ERROR: Go's client replays the request
+	ResetInternalError      ResetCode = 0x2 // INTERNAL_ERROR
+	ResetFlowControlError   ResetCode = 0x3 // FLOW_CONTROL_ERROR
+	ResetSettingsTimeout    ResetCode = 0x4 // SETTINGS_TIMEOUT
+	ResetStreamClosed       ResetCode = 0x5 // STREAM_CLOSED
+	ResetFrameSizeError     ResetCode = 0x6 // FRAME_SIZE_ERROR
+	ResetRefusedStream      ResetCode = 0x7 // REFUSED_STREAM: not processed; clients retry
+	ResetCancel             ResetCode = 0x8 // CANCEL
+	ResetCompressionError   ResetCode = 0x9 // COMPRESSION_ERROR
+	ResetConnectError       ResetCode = 0xa // CONNECT_ERROR
+	ResetEnhanceYourCalm    ResetCode = 0xb // ENHANCE_YOUR_CALM: the peer is overloaded
+	ResetInadequateSecurity ResetCode = 0xc // INADEQUATE_SECURITY
+	ResetHTTP11Required     ResetCode = 0xd // HTTP_1_1_REQUIRED
+)
+
+// String returns the code's name as RFC 9113 spells it, e.g.
+// "PROTOCOL_ERROR", the form Go's HTTP/2 errors print.
+func (c ResetCode) String() string { return http2.ErrCode(c).String() }
 
 // defaultHugeBodySize is FaultHugeBody's size when Fault.Size is 0: beyond
 // any sane cap on an error or status body.
@@ -64,6 +131,12 @@ const defaultHugeBodySize = 64 << 20
 // Faults apply to requests that reach an API route (not to 404s and 405s)
 // and act before authentication, like a proxy or an overloaded front end;
 // the result-image origin never sees faults.
+//
+// A request takes its fault when its headers arrive (so the queue follows
+// the order in which requests arrive), which uses up that application even
+// if the client then goes away before the fault acts. By default the fault
+// acts once the request body has been read (and recorded); it then also
+// replaces a 413 for a body over WithMaxRequestBody.
 type Fault struct {
 	// Method restricts the fault to "POST" (submits) or "GET" (polls); ""
 	// matches both.
@@ -88,8 +161,22 @@ type Fault struct {
 	// 202: the answer to a paid request is lost. With a 2xx-shaped kind the
 	// real task body is what gets cut or sent. Such a fault never matches
 	// a GET, and a submit that creates nothing (401, 400, ...) leaves it
-	// queued for the next one that does.
+	// queued for the next one that does. BeforeBody is ignored with it.
 	AfterCreate bool
+	// BeforeBody makes the fault act as soon as the request's headers
+	// arrive, before its body is read: the recording has no body (and is
+	// marked Truncated if the request has one), and a client that sent
+	// "Expect: 100-continue" never gets the 100, so it never uploads.
+	// Over HTTP/2 the client may have sent part of the body already;
+	// the server discards it. It makes no difference to a request
+	// without a body (a poll).
+	BeforeBody bool
+	// ResetCode is the error code of FaultResetStream's RST_STREAM
+	// (default, and when ResetNoError: ResetInternalError, since a reset
+	// instead of an answer is an error) and of FaultGoAway's GOAWAY
+	// (default ResetNoError, a graceful shutdown). Other kinds ignore it,
+	// as does HTTP/1.1.
+	ResetCode ResetCode
 	// Every, when 2 or more, applies the fault only to every Every-th
 	// request that reaches it (the Every-th, the 2×Every-th, ...) and lets
 	// the others through, so that its Times applications spread over a run
@@ -124,6 +211,9 @@ func (s *Server) InjectFault(f Fault) {
 	f.Method = strings.ToUpper(f.Method)
 	if f.Times <= 0 {
 		f.Times = 1
+	}
+	if f.AfterCreate {
+		f.BeforeBody = false // the task is created from the body
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,8 +255,10 @@ func (s *Server) takeFault(method string, afterCreate bool) *Fault {
 }
 
 // applyFault answers a request according to f. actual is the answer the
-// request would have had (AfterCreate faults only), else nil.
-func (s *Server) applyFault(w http.ResponseWriter, f *Fault, rt route, id string, actual *response) {
+// request would have had (AfterCreate faults only), else nil. Over HTTP/2
+// (w is an *h2writer) the connection-level kinds act on frames; over
+// HTTP/1.1 they take the connection over.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt route, id string, actual *response) {
 	okStatus := http.StatusOK
 	if rt == routeSubmit {
 		okStatus = http.StatusAccepted
@@ -182,6 +274,7 @@ func (s *Server) applyFault(w http.ResponseWriter, f *Fault, rt route, id string
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
+	h2w, isH2 := w.(*h2writer)
 
 	switch f.Kind {
 	case FaultStatus:
@@ -189,19 +282,46 @@ func (s *Server) applyFault(w http.ResponseWriter, f *Fault, rt route, id string
 		if f.Body != "" {
 			resp.body = []byte(f.Body)
 		}
+		if f.BeforeBody {
+			refuseEarly(w, r, resp)
+			return
+		}
 		resp.write(w)
 	case FaultCloseConnection:
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			closeConn(conn)
+		if isH2 {
+			h2w.closeConn()
+			return
 		}
-	case FaultCloseMidBody:
-		s.partialAnswer(w, status, body, false)
-	case FaultStallBody:
-		s.partialAnswer(w, status, body, true)
+		s.hijackAndClose(w, false)
+	case FaultCloseMidBody, FaultStallBody:
+		hang := f.Kind == FaultStallBody
+		if isH2 {
+			h2w.partial(status, body, hang, s.closing)
+			return
+		}
+		s.partialAnswer(w, status, body, hang)
 	case FaultHang:
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			s.waitGone(conn)
+		if isH2 {
+			h2w.hang(s.closing)
+			return
 		}
+		s.hijackAndClose(w, true)
+	case FaultResetStream:
+		if isH2 {
+			code := f.ResetCode
+			if code == ResetNoError {
+				code = ResetInternalError
+			}
+			h2w.resetStream(http2.ErrCode(code))
+			return
+		}
+		s.hijackAndClose(w, false)
+	case FaultGoAway:
+		if isH2 {
+			h2w.goAway(actual != nil, http2.ErrCode(f.ResetCode))
+			return
+		}
+		s.hijackAndClose(w, false)
 	case FaultInvalidJSON:
 		b := "<html><body><h1>Bad Gateway</h1>this is not JSON</body></html>"
 		if f.Body != "" {
@@ -229,6 +349,20 @@ func (s *Server) applyFault(w http.ResponseWriter, f *Fault, rt route, id string
 	}
 }
 
+// hijackAndClose takes an HTTP/1.x connection over and closes it, at once
+// or, if hang, once the client goes away or the server closes.
+func (s *Server) hijackAndClose(w http.ResponseWriter, hang bool) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	if hang {
+		s.waitGone(conn, nil)
+		return
+	}
+	s.closeConn(conn)
+}
+
 // orDefault returns v, or def when v is 0.
 func orDefault(v, def int) int {
 	if v == 0 {
@@ -247,7 +381,7 @@ func (s *Server) partialAnswer(w http.ResponseWriter, status int, body []byte, h
 	retryAfter := w.Header().Get("Retry-After")
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return // not HTTP/1.x; httptest servers always are
+		return // not HTTP/1.x; HTTP/2 goes to h2writer.partial
 	}
 	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nTraceparent: %s\r\n",
 		status, http.StatusText(status), len(body), trace)
@@ -258,25 +392,36 @@ func (s *Server) partialAnswer(w http.ResponseWriter, status int, body []byte, h
 	_, _ = brw.Write(body[:len(body)/2])
 	_ = brw.Flush()
 	if hang {
-		s.waitGone(conn)
+		s.waitGone(conn, nil)
 		return
 	}
-	closeConn(conn)
+	s.closeConn(conn)
 }
 
 // closeConn closes a hijacked connection after a half-close, so that the
 // bytes already written reach the client before it sees the end, rather
-// than an immediate reset.
-func closeConn(conn net.Conn) {
+// than an immediate reset; until the client closes its side (for at most
+// a second, or until the server closes) what it still sends, such as the
+// rest of a request body nobody read, is discarded, because closing a
+// socket with unread data makes the kernel send a reset that can destroy
+// what the client has not read yet.
+func (s *Server) closeConn(conn net.Conn) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
+	} else if tc, ok := conn.(*tls.Conn); ok {
+		if cw, ok := tc.NetConn().(*net.TCPConn); ok {
+			_ = cw.CloseWrite()
+		}
 	}
-	_ = conn.Close()
+	t := time.NewTimer(h2Linger)
+	defer t.Stop()
+	s.waitGone(conn, t.C)
 }
 
-// waitGone blocks until the client closes the hijacked conn or the server
-// closes, then closes conn. The reader goroutine ends before it returns.
-func (s *Server) waitGone(conn net.Conn) {
+// waitGone blocks until the client closes the hijacked conn, the server
+// closes or timeout fires (nil: never), then closes conn. The reader
+// goroutine ends before it returns.
+func (s *Server) waitGone(conn net.Conn, timeout <-chan time.Time) {
 	gone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, conn)
@@ -285,6 +430,7 @@ func (s *Server) waitGone(conn net.Conn) {
 	select {
 	case <-gone:
 	case <-s.closing:
+	case <-timeout:
 	}
 	_ = conn.Close()
 	<-gone

@@ -357,3 +357,57 @@ func TestUnknownFaultKind(t *testing.T) {
 	assert.Equal(t, "FaultHang", FaultHang.String())
 	assert.Equal(t, "FaultUnknownStatus", FaultUnknownStatus.String())
 }
+
+func TestFaultNames(t *testing.T) {
+	assert.Equal(t, "FaultResetStream", FaultResetStream.String())
+	assert.Equal(t, "FaultGoAway", FaultGoAway.String())
+	assert.Equal(t, "PROTOCOL_ERROR", ResetProtocolError.String())
+	assert.Equal(t, "NO_ERROR", ResetNoError.String())
+	assert.Equal(t, "HTTP_1_1_REQUIRED", ResetHTTP11Required.String())
+}
+
+// TestFaultAfterCreateIgnoresBeforeBody: a task is created from the body,
+// so AfterCreate wins.
+func TestFaultAfterCreateIgnoresBeforeBody(t *testing.T) {
+	s := newTestServer(t)
+	s.InjectFault(Fault{Kind: FaultStatus, Status: http.StatusBadGateway, AfterCreate: true, BeforeBody: true})
+	resp, _ := call(t, s, http.MethodPost, submitPath, validJSON)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Equal(t, 1, s.SubmitCount())
+	assert.Equal(t, validJSON, string(s.Requests()[0].Body))
+	assert.False(t, s.Requests()[0].Truncated)
+}
+
+// TestFaultReplacesTooLarge: a fault is chosen when the headers arrive and
+// acts after the body was read, whatever the body.
+func TestFaultReplacesTooLarge(t *testing.T) {
+	s := newTestServer(t, WithMaxRequestBody(10))
+	resp, _ := call(t, s, http.MethodPost, submitPath, validJSON)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	s.InjectFault(Fault{Kind: FaultStatus, Status: http.StatusServiceUnavailable})
+	resp, _ = call(t, s, http.MethodPost, submitPath, validJSON)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.True(t, s.Requests()[1].Truncated)
+}
+
+// TestFaultBeforeBodyOverHTTP1 checks the HTTP/1.1 side of BeforeBody
+// faults on the plain server: nothing read, nothing created.
+func TestFaultBeforeBodyOverHTTP1(t *testing.T) {
+	s := newTestServer(t)
+	c := freshClient(t)
+	for _, kind := range []FaultKind{FaultCloseConnection, FaultResetStream, FaultGoAway, FaultCloseMidBody} {
+		s.InjectFault(Fault{Method: "POST", Kind: kind, BeforeBody: true})
+		resp, err := send(context.Background(), c, s, http.MethodPost, submitPath, validJSON)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		assert.Error(t, err, kind.String())
+	}
+	for _, r := range s.Requests() {
+		assert.Nil(t, r.Body)
+		assert.True(t, r.Truncated)
+	}
+	assert.Zero(t, s.SubmitCount())
+	eventually(t, func() bool { return s.active.Load() == 0 }, "the handlers return")
+}

@@ -2,12 +2,14 @@ package qwenedittest
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,6 +150,14 @@ func WithMaxRequestBody(n int64) Option {
 	}
 }
 
+// WithUppercaseIDs makes the server issue task ids in upper-case UUID form
+// ("2227246C-760C-4B7F-9E5A-…"), as in some of the real API's examples.
+// Ids are opaque either way: the server never case-folds them, so a poll
+// must use the id exactly as issued.
+func WithUppercaseIDs() Option {
+	return func(s *Server) { s.upperIDs = true }
+}
+
 // Server is a running fake. Its methods are safe for concurrent use.
 // Always call Close.
 type Server struct {
@@ -160,8 +170,15 @@ type Server struct {
 	models         map[string]bool
 	maxRecorded    int
 	maxBody        int64
+	upperIDs       bool
+	useTLS         bool
 
 	api, results *httptest.Server
+	cert         *x509.Certificate // WithTLS only
+	client       *http.Client      // WithTLS only; else the httptest client
+
+	connMu  sync.Mutex
+	h2conns map[*h2conn]struct{} // open HTTP/2 connections, for Close
 
 	// closing is closed by Close to release handlers that hang on purpose;
 	// handlers counts every running handler, because httptest does not wait
@@ -211,6 +228,7 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 		maxRecorded:    DefaultMaxRecordedBody,
 		maxBody:        DefaultMaxRequestBody,
 		closing:        make(chan struct{}),
+		h2conns:        make(map[*h2conn]struct{}),
 		tasks:          make(map[string]*task),
 		models:         make(map[string]bool),
 	}
@@ -253,13 +271,24 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 			ReadHeaderTimeout: time.Minute,
 		},
 	}
-	s.api.Start()
-	s.results.Start()
+	if !s.useTLS {
+		s.api.Start()
+		s.results.Start()
+		return s, nil
+	}
+	if err := s.setupTLS(); err != nil {
+		_ = apiLn.Close()
+		_ = resLn.Close()
+		return nil, err
+	}
+	s.api.StartTLS()
+	s.results.StartTLS()
 	return s, nil
 }
 
-// URL is the API base URL, e.g. "http://127.0.0.1:41234", without a
-// trailing slash: what a client's base-URL option expects.
+// URL is the API base URL, e.g. "http://127.0.0.1:41234" (https:// with
+// [WithTLS]), without a trailing slash: what a client's base-URL option
+// expects.
 func (s *Server) URL() string { return s.api.URL }
 
 // ResultsURL is the base URL of the result-image origin. Result URLs look
@@ -272,8 +301,16 @@ func (s *Server) ResultsURL() string { return s.results.URL }
 func (s *Server) APIKey() string { return s.apiKey }
 
 // Client returns an *http.Client for talking to either listener; Close
-// closes its idle connections.
-func (s *Server) Client() *http.Client { return s.api.Client() }
+// closes its idle connections. With [WithTLS] it trusts the server's
+// certificate and negotiates HTTP/2 (with http.DefaultTransport's
+// settings, ExpectContinueTimeout 1 s included, and no proxy); without, it
+// is httptest's plain client.
+func (s *Server) Client() *http.Client {
+	if s.client != nil {
+		return s.client
+	}
+	return s.api.Client()
+}
 
 // Close releases handlers that hang on purpose, closes every connection and
 // both listeners, and returns once no handler goroutine is left. Calling it
@@ -287,29 +324,64 @@ func (s *Server) Close() {
 		_ = s.results.Listener.Close()
 		// Forcibly closing connections also ends handlers blocked writing a
 		// huge body to a client that stopped reading; httptest's Close alone
-		// would wait for them forever.
+		// would wait for them forever. HTTP/2 connections first, at the TCP
+		// level, so that no TLS close_notify waits on a full send buffer.
+		s.connMu.Lock()
+		for c := range s.h2conns {
+			_ = c.raw.Close()
+		}
+		s.connMu.Unlock()
 		s.api.CloseClientConnections()
 		s.results.CloseClientConnections()
 		s.api.Close()
 		s.results.Close()
 		s.handlers.Wait()
+		if s.client != nil {
+			s.client.CloseIdleConnections()
+		}
 	})
 }
 
+// addH2Conn registers an HTTP/2 connection for Close; false means the
+// Server is closing and the connection must not be served.
+func (s *Server) addH2Conn(c *h2conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	select {
+	case <-s.closing:
+		return false
+	default:
+	}
+	s.h2conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) removeH2Conn(c *h2conn) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	delete(s.h2conns, c)
+}
+
 // Connections is the number of TCP connections the API listener has
-// accepted so far. Tests use it to prove that a client reuses connections.
+// accepted so far, HTTP/2 ones included. Tests use it to prove that a
+// client reuses connections.
 func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // RecordedRequest is one request received by either listener.
 type RecordedRequest struct {
-	Origin    string      // OriginAPI or OriginResults
-	Method    string      // e.g. "POST"
-	Path      string      // URL path, e.g. "/vendors/alibaba/v1/qwen-image-edit-max/generation"
-	RawQuery  string      // URL query without "?", usually empty
-	Header    http.Header // a copy of the request headers, Authorization included
-	Body      []byte      // the body as received, at most WithMaxRecordedBody bytes
-	Truncated bool        // the body was longer than Body
-	Received  time.Time   // arrival time on the server's clock
+	Origin   string      // OriginAPI or OriginResults
+	Method   string      // e.g. "POST"
+	Path     string      // URL path, e.g. "/vendors/alibaba/v1/qwen-image-edit-max/generation"
+	RawQuery string      // URL query without "?", usually empty
+	Proto    string      // "HTTP/1.1" or "HTTP/2.0": the protocol the request came over
+	Header   http.Header // a copy of the request headers, Authorization included
+	Body     []byte      // the body as received, at most WithMaxRecordedBody bytes
+	// Truncated reports that Body is not the whole body: it was longer
+	// than WithMaxRecordedBody, or the server answered without reading it
+	// (an early 401, a Fault with BeforeBody) or the client went away
+	// while sending it.
+	Truncated bool
+	Received  time.Time // arrival time on the server's clock
 }
 
 // Requests returns every request received so far by either listener, in
@@ -346,6 +418,7 @@ func (s *Server) record(origin string, r *http.Request, body []byte, complete bo
 		Method:    r.Method,
 		Path:      r.URL.Path,
 		RawQuery:  r.URL.RawQuery,
+		Proto:     r.Proto,
 		Header:    r.Header.Clone(),
 		Truncated: !complete,
 		Received:  s.now(),
@@ -373,8 +446,17 @@ func (s *Server) track() func() {
 	}
 }
 
-// newID returns a random version-4 UUID.
-func newID() string {
+// newID returns a task id: a random version-4 UUID, in upper case with
+// WithUppercaseIDs.
+func (s *Server) newID() string {
+	if s.upperIDs {
+		return strings.ToUpper(newUUID())
+	}
+	return newUUID()
+}
+
+// newUUID returns a random version-4 UUID in lower case.
+func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	b[6] = b[6]&0x0f | 0x40

@@ -29,6 +29,11 @@ type TaskRecord struct {
 	Request   SubmitRequest // the decoded submit body
 	CreatedAt time.Time     // on the server's clock
 	Deleted   bool          // DeleteTask was called for it
+	// Warnings are what the server accepted but a strict server might
+	// not, e.g. "images[0]: declared as image/jpeg but the data is
+	// image/png; accepted as image/png" (the official clients label every
+	// local file by its extension).
+	Warnings []string
 }
 
 // clone is a deep copy, so callers cannot change the server's records.
@@ -40,6 +45,7 @@ func (r TaskRecord) clone() TaskRecord {
 	r.Request.Size = clonePtr(r.Request.Size)
 	r.Request.PromptExtend = clonePtr(r.Request.PromptExtend)
 	r.Request.SafetyFilter = clonePtr(r.Request.SafetyFilter)
+	r.Warnings = append([]string(nil), r.Warnings...)
 	return r
 }
 
@@ -104,10 +110,30 @@ func (s *Server) SubmitCount() int {
 	return len(s.order)
 }
 
+// Defaults of a failed task's error object, so that it always has a
+// non-empty title and detail (the official clients print detail, else
+// title, and an empty detail prints as nothing).
+const (
+	defaultFailTitle  = "Task Execution Error"
+	defaultFailDetail = "The task failed."
+)
+
 // FailNextTask makes the next task created end failed with this error
 // instead of succeeding; it still passes through the waiting statuses first.
-// Each call applies to one future task, in call order.
+// Each call applies to one future task, in call order. An empty title
+// becomes "Task Execution Error"; an empty detail becomes the title (if
+// given) or "The task failed.", because the real API's errors carry a
+// detail and clients print it.
 func (s *Server) FailNextTask(code int, title, detail string) {
+	if detail == "" {
+		detail = title
+	}
+	if title == "" {
+		title = defaultFailTitle
+	}
+	if detail == "" {
+		detail = defaultFailDetail
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, taskError{code: code, title: title, detail: detail})
@@ -174,7 +200,7 @@ func (s *Server) state(t *task, now time.Time) (status string, updated time.Time
 	if status == "failed" {
 		taskErr = t.fail
 		if taskErr == nil {
-			taskErr = &taskError{code: 3001, title: "Task Execution Error", detail: "the task failed (status set by SetTaskStatus)"}
+			taskErr = &taskError{code: 3001, title: defaultFailTitle, detail: "the task failed (status set by SetTaskStatus)"}
 		}
 	}
 	return status, updated, taskErr

@@ -39,6 +39,7 @@ type submission struct {
 	outH      int
 	source    []byte // last image, if inline
 	srcFormat imageinfo.Format
+	warnings  []string
 }
 
 // knownField reports whether name is a field of the submit body.
@@ -110,10 +111,13 @@ func validate(body []byte) (submission, string) {
 				continue
 			}
 			sub.req.Images = append(sub.req.Images, s)
-			uri, info, msg := checkImage(s)
+			uri, info, msg, warning := checkImage(s)
 			if msg != "" {
 				add(name, "%s", msg)
 				continue
+			}
+			if warning != "" {
+				sub.warnings = append(sub.warnings, name+": "+warning)
 			}
 			if i == len(items)-1 {
 				if uri != nil {
@@ -235,8 +239,11 @@ func validate(body []byte) (submission, string) {
 // checkImage checks one images item. For an inline image it returns the
 // parsed data URI and the header information; for a URL both are zero. It
 // never fetches URLs: the fake must work offline and must not become a
-// request forwarder.
-func checkImage(s string) (*datauri.URI, imageinfo.Info, string) {
+// request forwarder. warning notes what was accepted although a strict
+// server might not: a data URI whose declared type is a supported image
+// type other than the one its bytes are (the official clients label a
+// local file by its extension, and a PNG saved as .jpg is common).
+func checkImage(s string) (uri *datauri.URI, info imageinfo.Info, msg, warning string) {
 	// Only the scheme matters here; lowering a whole 13 MB data URI would
 	// copy it for nothing.
 	lower := strings.ToLower(s[:min(len(s), len("https://"))])
@@ -244,44 +251,44 @@ func checkImage(s string) (*datauri.URI, imageinfo.Info, string) {
 	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return nil, imageinfo.Info{}, "is not a valid http(s) URL"
+			return nil, imageinfo.Info{}, "is not a valid http(s) URL", ""
 		}
-		return nil, imageinfo.Info{}, ""
+		return nil, imageinfo.Info{}, "", ""
 	case strings.HasPrefix(lower, datauri.Prefix):
 		// Refuse an oversized image before decoding megabytes of base64.
 		if _, payload, ok := strings.Cut(s, ","); ok && len(payload)%4 == 0 {
 			size := len(payload)/4*3 - (len(payload) - len(strings.TrimRight(payload, "=")))
 			if size > maxImageBytes {
-				return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", size, maxImageBytes)
+				return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", size, maxImageBytes), ""
 			}
 		}
-		uri, err := datauri.Parse(s)
+		parsed, err := datauri.Parse(s)
 		if err != nil {
-			return nil, imageinfo.Info{}, fmt.Sprintf("is not a valid data URI: %v", err)
+			return nil, imageinfo.Info{}, fmt.Sprintf("is not a valid data URI: %v", err), ""
 		}
-		if len(uri.Data) > maxImageBytes {
-			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", len(uri.Data), maxImageBytes)
+		if len(parsed.Data) > maxImageBytes {
+			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", len(parsed.Data), maxImageBytes), ""
 		}
-		if uri.MediaType == "" {
-			return nil, imageinfo.Info{}, "data URI names no media type (want data:image/<type>;base64,...)"
+		if parsed.MediaType == "" {
+			return nil, imageinfo.Info{}, "data URI names no media type (want data:image/<type>;base64,...)", ""
 		}
-		declared, ok := imageinfo.FormatFromMIME(uri.MediaType)
+		declared, ok := imageinfo.FormatFromMIME(parsed.MediaType)
 		if !ok {
-			return nil, imageinfo.Info{}, fmt.Sprintf("media type %q is not a supported image type (JPEG, PNG, GIF, BMP, TIFF, WEBP)", uri.MediaType)
+			return nil, imageinfo.Info{}, fmt.Sprintf("media type %q is not a supported image type (JPEG, PNG, GIF, BMP, TIFF, WEBP)", parsed.MediaType), ""
 		}
-		info, err := imageinfo.Inspect(bytes.NewReader(uri.Data), int64(len(uri.Data)))
+		info, err := imageinfo.Inspect(bytes.NewReader(parsed.Data), int64(len(parsed.Data)))
 		if err != nil {
-			return nil, imageinfo.Info{}, fmt.Sprintf("unsupported or unreadable image: %v", err)
+			return nil, imageinfo.Info{}, fmt.Sprintf("unsupported or unreadable image: %v", err), ""
 		}
 		if info.Format != declared {
-			return nil, imageinfo.Info{}, fmt.Sprintf("declared as %s but the data is %s", uri.MediaType, info.Format.MIME())
+			warning = fmt.Sprintf("declared as %s but the data is %s; accepted as %s", parsed.MediaType, info.Format.MIME(), info.Format.MIME())
 		}
 		if info.Width < minImageSide || info.Width > maxImageSide || info.Height < minImageSide || info.Height > maxImageSide {
-			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, minImageSide, maxImageSide)
+			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, minImageSide, maxImageSide), ""
 		}
-		return &uri, info, ""
+		return &parsed, info, "", warning
 	default:
-		return nil, imageinfo.Info{}, "must be an http(s) URL or a data:<mime>;base64,<data> URI"
+		return nil, imageinfo.Info{}, "must be an http(s) URL or a data:<mime>;base64,<data> URI", ""
 	}
 }
 

@@ -20,10 +20,10 @@ func TestImageByteLimitIsTenMB(t *testing.T) {
 		copy(data, png)
 		return datauri.URI{MediaType: "image/png", Data: data}.String()
 	}
-	_, _, msg := checkImage(sized(10_000_000))
+	_, _, msg, _ := checkImage(sized(10_000_000))
 	assert.Empty(t, msg)
 	for _, n := range []int{10_000_001, 10 << 20} {
-		_, _, msg := checkImage(sized(n))
+		_, _, msg, _ := checkImage(sized(n))
 		assert.Contains(t, msg, "must be at most 10000000 (10 MB)", "%d bytes", n)
 	}
 }

@@ -8,10 +8,19 @@
 // the result images from a second port (-results-addr), then runs until
 // interrupted (Ctrl-C or SIGTERM). It listens on loopback only, unless
 // -public is given: the fake accepts a fixed, published key.
+//
+// With -tls both ports serve HTTPS, offering HTTP/2 and HTTP/1.1 like the
+// real API, with a self-signed certificate made at start; -cert-out FILE
+// writes that certificate as PEM so that other clients can trust it:
+//
+//	go run ./examples/fakeserver -tls -cert-out /tmp/fake.pem
+//	curl --cacert /tmp/fake.pem https://127.0.0.1:8080/...
+//	SSL_CERT_FILE=/tmp/fake.pem python3 ...   NODE_EXTRA_CA_CERTS=/tmp/fake.pem node ...
 package main
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +58,8 @@ type config struct {
 	vocab             qwenedittest.Vocabulary
 	errorCodeField    string
 	public            bool
+	tls               bool
+	certOut           string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -63,6 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&vocab, "vocab", "pending", "status names: pending (pending/processing/completed) or queued (queued/running/succeeded)")
 	fs.StringVar(&c.errorCodeField, "error-code-field", "code", "name of the numeric field in a failed task's error: code or error_code")
 	fs.BoolVar(&c.public, "public", false, "allow listening on non-loopback addresses (anyone who can reach it can use the published key)")
+	fs.BoolVar(&c.tls, "tls", false, "serve HTTPS with HTTP/2 and HTTP/1.1, like the real API, with a self-signed certificate made at start")
+	fs.StringVar(&c.certOut, "cert-out", "", "with -tls, write the certificate as PEM to `file`, for curl --cacert, SSL_CERT_FILE or NODE_EXTRA_CA_CERTS")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: fakeserver [flags]\n\nRuns a fake MuleRouter qwen-image-edit-max API until interrupted.\n\n")
 		fs.PrintDefaults()
@@ -89,6 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.errorCodeField == "" {
 		return config{}, errors.New("-error-code-field must not be empty")
+	}
+	if c.certOut != "" && !c.tls {
+		return config{}, errors.New("-cert-out needs -tls")
 	}
 	host, _, err := net.SplitHostPort(c.addr)
 	if err != nil {
@@ -130,23 +146,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if err != nil {
 		return err
 	}
-	srv, err := qwenedittest.NewServerAt(c.addr, c.resultsAddr,
+	opts := []qwenedittest.Option{
 		qwenedittest.WithAPIKey(c.key),
 		qwenedittest.WithTaskDuration(c.duration),
 		qwenedittest.WithVocabulary(c.vocab),
 		qwenedittest.WithErrorCodeField(c.errorCodeField),
-	)
+	}
+	if c.tls {
+		opts = append(opts, qwenedittest.WithTLS())
+	}
+	srv, err := qwenedittest.NewServerAt(c.addr, c.resultsAddr, opts...)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	// curl needs to be told to trust the certificate: with the file if
+	// there is one, else to skip the check (fine for a quick try).
+	trust := ""
+	if c.tls {
+		trust = "-k "
+		if c.certOut != "" {
+			certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+			if err := os.WriteFile(c.certOut, certPEM, 0o644); err != nil {
+				return fmt.Errorf("-cert-out: %w", err)
+			}
+			trust = "--cacert " + shellQuote(c.certOut) + " "
+		}
+	}
 
 	endpoint := srv.URL() + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	auth := shellQuote("Authorization: Bearer " + srv.APIKey())
 	fmt.Fprintf(stdout, "qwenedit fake server: base URL %s (key %q)\n", srv.URL(), srv.APIKey())
 	fmt.Fprintf(stdout, "result images from %s; each task takes %v; statuses: %s\n", srv.ResultsURL(), c.duration, statusNames(c.vocab))
-	fmt.Fprintf(stdout, "\nTry:\n  curl -s %s -H %s -H 'Content-Type: application/json' \\\n    -d '{\"images\":[\"https://example.com/cat.png\"],\"prompt\":\"Give the cat a hat\"}'\n", endpoint, auth)
-	fmt.Fprintf(stdout, "  curl -s %s/<task_id> -H %s\n\nPress Ctrl-C to stop.\n", endpoint, auth)
+	if c.tls {
+		fmt.Fprintf(stdout, "HTTPS with HTTP/2 and HTTP/1.1; self-signed certificate for %s\n", strings.Join(certNames(srv), ", "))
+		if c.certOut != "" {
+			q := shellQuote(c.certOut)
+			fmt.Fprintf(stdout, "certificate written to %s; to trust it: curl --cacert %s, SSL_CERT_FILE=%s (Python, OpenSSL), NODE_EXTRA_CA_CERTS=%s (Node)\n", c.certOut, q, q, q)
+		} else {
+			fmt.Fprintln(stdout, "(use -cert-out FILE to save the certificate for clients; the curl lines below skip the check with -k)")
+		}
+	}
+	fmt.Fprintf(stdout, "\nTry:\n  curl -s %s%s -H %s -H 'Content-Type: application/json' \\\n    -d '{\"images\":[\"https://example.com/cat.png\"],\"prompt\":\"Give the cat a hat\"}'\n", trust, endpoint, auth)
+	fmt.Fprintf(stdout, "  curl -s %s%s/<task_id> -H %s\n\nPress Ctrl-C to stop.\n", trust, endpoint, auth)
 	if ready != nil {
 		ready(srv)
 	}
@@ -154,6 +196,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "qwenedit fake server: stopped")
 	return nil
+}
+
+// certNames lists the names and addresses the server's certificate covers.
+func certNames(srv *qwenedittest.Server) []string {
+	cert := srv.Certificate()
+	names := append([]string(nil), cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 func statusNames(v qwenedittest.Vocabulary) string {

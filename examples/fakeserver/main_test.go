@@ -3,28 +3,33 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed-b62e15c8/qwenedit/examples/internal/demotest"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
 func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout demotest.SyncBuffer
+	var stdout syncBuffer
 	ready := make(chan *qwenedittest.Server, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key", "test-key-1", "-duration", "0s", "-vocab", "queued"},
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key", "test-key-1", "-duration", "1m", "-vocab", "queued"},
 			&stdout, io.Discard, func(s *qwenedittest.Server) { ready <- s })
 	}()
 	var srv *qwenedittest.Server
@@ -92,6 +97,13 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(args, io.Discard)
 		assert.ErrorContains(t, err, "-public", args)
 	}
+	c, err = parseFlags([]string{"-tls", "-cert-out", "/tmp/x.pem"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.tls)
+	assert.Equal(t, "/tmp/x.pem", c.certOut)
+	_, err = parseFlags([]string{"-cert-out", "/tmp/x.pem"}, io.Discard)
+	assert.ErrorContains(t, err, "-cert-out needs -tls")
+
 	for _, args := range [][]string{
 		{"-vocab", "other"},
 		{"-key", ""},
@@ -138,4 +150,97 @@ func TestIsLoopback(t *testing.T) {
 
 func TestShellQuote(t *testing.T) {
 	assert.Equal(t, `'it'\''s'`, shellQuote("it's"))
+}
+
+// startRun runs the program with args until the test ends and returns the
+// server once it listens.
+func startRun(t *testing.T, args []string, stdout io.Writer) *qwenedittest.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *qwenedittest.Server, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, stdout, io.Discard, func(s *qwenedittest.Server) { ready <- s }) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	select {
+	case srv := <-ready:
+		return srv
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+		return nil
+	}
+}
+
+func TestRunTLSWritesTheCertificate(t *testing.T) {
+	certFile := filepath.Join(t.TempDir(), "fake cert.pem")
+	var stdout syncBuffer
+	srv := startRun(t, []string{"-addr", "127.0.0.1:0", "-key", "k", "-duration", "0s", "-tls", "-cert-out", certFile}, &stdout)
+	require.True(t, strings.HasPrefix(srv.URL(), "https://127.0.0.1:"), srv.URL())
+
+	data, err := os.ReadFile(certFile)
+	require.NoError(t, err)
+	block, rest := pem.Decode(data)
+	require.NotNil(t, block)
+	assert.Equal(t, "CERTIFICATE", block.Type)
+	assert.Empty(t, bytes.TrimSpace(rest))
+	assert.Equal(t, srv.Certificate().Raw, block.Bytes, "the certificate the server presents")
+
+	out := stdout.String()
+	assert.Contains(t, out, "base URL "+srv.URL())
+	assert.Contains(t, out, "curl -s --cacert '"+certFile+"' "+srv.URL()+"/vendors/alibaba/v1/qwen-image-edit-max/generation")
+	assert.Contains(t, out, "SSL_CERT_FILE='"+certFile+"'")
+	assert.Contains(t, out, "NODE_EXTRA_CA_CERTS=")
+	assert.Contains(t, out, "localhost, 127.0.0.1, ::1")
+
+	// A client that trusts only the written file speaks HTTP/2 to it.
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(data))
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	for _, base := range []string{srv.URL(), strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1)} {
+		req, err := http.NewRequest(http.MethodPost, base+"/vendors/alibaba/v1/qwen-image-edit-max/generation",
+			strings.NewReader(`{"images":["https://example.com/cat.png"],"prompt":"Give the cat a hat"}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer k")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		require.NoError(t, err, base)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+		assert.Equal(t, "HTTP/2.0", resp.Proto)
+	}
+}
+
+func TestRunTLSWithoutCertOut(t *testing.T) {
+	var stdout syncBuffer
+	srv := startRun(t, []string{"-addr", "127.0.0.1:0", "-tls"}, &stdout)
+	out := stdout.String()
+	assert.Contains(t, out, "use -cert-out FILE")
+	assert.Contains(t, out, "curl -s -k "+srv.URL())
+}
+
+func TestRunReportsCertOutErrors(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-tls", "-cert-out", filepath.Join(t.TempDir(), "no", "such", "dir.pem")},
+		io.Discard, io.Discard, nil)
+	assert.ErrorContains(t, err, "-cert-out")
+}
+
+// syncBuffer is a bytes.Buffer that the running program and the test may
+// use at the same time.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -18,7 +18,9 @@ import (
 
 var photo = filepath.Join("..", "..", "testdata", "sample.png")
 
-// fast polls the fake, whose tasks finish at once, without the 3 s default wait.
+// fast polls every millisecond instead of the SDK's 3 s. The fake's tasks
+// are done when created, so most tests need no poll option at all; only
+// the ones that make the fake answer "not yet" (a 503, a slow task) do.
 var fast = qwenedit.WithPollInterval(time.Millisecond)
 
 // newClient is a client of srv: its key and its base URL.
@@ -33,7 +35,7 @@ func TestSkySendsOneTaskAndSavesItsResult(t *testing.T) {
 	srv := qwenedittest.NewServer()
 	defer srv.Close()
 
-	path, err := recolor.Sky(context.Background(), newClient(t, srv), photo, "purple", t.TempDir(), fast)
+	path, err := recolor.Sky(context.Background(), newClient(t, srv), photo, "purple", t.TempDir())
 	require.NoError(t, err)
 
 	// What was sent: exactly one paid task, with our prompt and seed.
@@ -67,7 +69,7 @@ func TestSkyReportsAFailedTask(t *testing.T) {
 	srv.FailNextTask(3001, "Invalid Request", "The prompt contains prohibited content")
 	dir := t.TempDir()
 
-	_, err := recolor.Sky(context.Background(), newClient(t, srv), photo, "purple", dir, fast)
+	_, err := recolor.Sky(context.Background(), newClient(t, srv), photo, "purple", dir)
 	var failed *qwenedit.TaskFailedError
 	require.ErrorAs(t, err, &failed)
 	assert.Equal(t, 3001, failed.Code)

@@ -1,0 +1,164 @@
+package qwenedittest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"time"
+)
+
+// WithTLS makes both listeners serve HTTPS with a self-signed certificate
+// generated for this Server, offering HTTP/2 ("h2") and HTTP/1.1 by ALPN,
+// as the real API does. [Server.URL] and [Server.ResultsURL] are then
+// https:// URLs, [Server.Client] trusts the certificate and speaks HTTP/2,
+// and [Server.Certificate] returns the certificate for other clients.
+//
+// HTTP/2 is served by the package's own small HTTP/2 server rather than
+// net/http's, so that faults can act at the frame level (see
+// [FaultResetStream] and [FaultGoAway]); clients that offer only
+// "http/1.1" get net/http's HTTP/1.1 server. Every fault kind works on both
+// protocols; [Fault] describes the differences.
+//
+// The certificate names localhost, 127.0.0.1, ::1 and the hosts the
+// listeners are bound to (for an unspecified address such as 0.0.0.0, this
+// machine's interface addresses and host name). It is valid for about a
+// year and is a CA certificate for itself, so it can be given to curl
+// (--cacert), Python (SSL_CERT_FILE) or Node (NODE_EXTRA_CA_CERTS) as the
+// only trusted root.
+func WithTLS() Option {
+	return func(s *Server) { s.useTLS = true }
+}
+
+// Certificate returns the self-signed certificate both listeners present
+// under [WithTLS], or nil without it, like httptest.Server.Certificate.
+// pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+// gives the file that curl --cacert and SSL_CERT_FILE read.
+func (s *Server) Certificate() *x509.Certificate { return s.cert }
+
+// certHosts lists the names and addresses the certificate must cover for
+// listeners bound to addrs.
+func certHosts(addrs ...net.Addr) (dns []string, ips []net.IP) {
+	dns = []string{"localhost"}
+	ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	addIP := func(ip net.IP) {
+		if !slices.ContainsFunc(ips, ip.Equal) {
+			ips = append(ips, ip)
+		}
+	}
+	for _, a := range addrs {
+		tcp, ok := a.(*net.TCPAddr)
+		if !ok {
+			continue
+		}
+		if !tcp.IP.IsUnspecified() {
+			addIP(tcp.IP)
+			continue
+		}
+		// Bound to every interface: a client may use any of them.
+		if ifAddrs, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range ifAddrs {
+				if n, ok := ia.(*net.IPNet); ok {
+					addIP(n.IP)
+				}
+			}
+		}
+		if h, err := os.Hostname(); err == nil && h != "" && !slices.Contains(dns, h) {
+			dns = append(dns, h)
+		}
+	}
+	return dns, ips
+}
+
+// newCertificate creates a self-signed ECDSA P-256 certificate for the
+// given names and addresses.
+func newCertificate(dns []string, ips []net.IP, now time.Time) (tls.Certificate, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	ski := sha256.Sum256(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{Organization: []string{"qwenedittest"}, CommonName: "qwenedittest fake MuleRouter"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(397 * 24 * time.Hour), // the longest validity every TLS client accepts
+		// A CA for itself, so that clients can trust it as their root;
+		// key usage, critical basic constraints and key identifiers keep
+		// strict verifiers (OpenSSL's X509_STRICT, Python ≥ 3.13) happy.
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		SubjectKeyId:          ski[:20],
+		AuthorityKeyId:        ski[:20],
+		DNSNames:              dns,
+		IPAddresses:           ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, cert, nil
+}
+
+// setupTLS creates the certificate and turns both (not yet started)
+// httptest servers into HTTPS servers whose HTTP/2 is served by serveH2.
+func (s *Server) setupTLS() error {
+	dns, ips := certHosts(s.api.Listener.Addr(), s.results.Listener.Addr())
+	cert, parsed, err := newCertificate(dns, ips, time.Now())
+	if err != nil {
+		return fmt.Errorf("qwenedittest: creating the TLS certificate: %w", err)
+	}
+	s.cert = parsed
+	for _, hs := range []*httptest.Server{s.api, s.results} {
+		hs.TLS = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion:   tls.VersionTLS12,
+		}
+		// A TLSNextProto entry for "h2" keeps net/http from installing
+		// its own HTTP/2 server; connections that negotiate h2 are
+		// handed to ours.
+		hs.Config.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){"h2": s.serveH2}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(parsed)
+	// http.DefaultTransport's settings, written out rather than cloned
+	// (a test may have replaced DefaultTransport, e.g. with a mock), and
+	// without a proxy: the fake is on loopback.
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	s.client = &http.Client{Transport: tr}
+	return nil
+}
