@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -95,6 +97,15 @@ type faultCase struct {
 	// process's TotalAlloc, so it also bounds the fake's share).
 	maxAlloc uint64
 	check    faultCheck
+	// bigBody submits an image large enough to be streamed with
+	// "Expect: 100-continue" (see bigFaultRequest) instead of a tiny one.
+	bigBody bool
+	// maxAllocH2, if not 0, replaces maxAlloc over HTTP/2, whose client
+	// transport buffers what the server sends within its stream window.
+	maxAllocH2 uint64
+	// only, if set, runs the case over one transport ("http1" or "h2"):
+	// for faults only that protocol has.
+	only string
 }
 
 // tinyPNG is a valid 384×384 PNG (the smallest side the API accepts) of a
@@ -107,6 +118,21 @@ var tinyPNG = sync.OnceValue(func() []byte {
 	}
 	return buf.Bytes()
 })
+
+// noisyPNG is a 400×400 PNG of noise, about 480 KB: a submit body well
+// over the 64 KiB sent from memory, so streamed and sent with "Expect:
+// 100-continue".
+var noisyPNG = sync.OnceValue(func() []byte {
+	img, err := imagetest.NoisePNG(400, 400, 7)
+	if err != nil {
+		panic(err)
+	}
+	return img
+})
+
+func bigFaultRequest() *qwenedit.EditRequest {
+	return &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(noisyPNG())}, Prompt: "Put a red scarf on the cat"}
+}
 
 func faultRequest() *qwenedit.EditRequest {
 	return &qwenedit.EditRequest{Images: []qwenedit.Image{qwenedit.ImageBytes(tinyPNG())}, Prompt: "Put a red scarf on the cat"}
@@ -136,24 +162,54 @@ func serverTaskIDs(srv *qwenedittest.Server) []string {
 	return ids
 }
 
+// faultTransports are the protocols every case runs over: plain HTTP/1.1,
+// and HTTPS with HTTP/2, what Go's default client speaks to the real API.
+var faultTransports = []struct {
+	name string
+	opts []qwenedittest.Option
+}{
+	{"http1", nil},
+	{"h2", []qwenedittest.Option{qwenedittest.WithTLS()}},
+}
+
+// faultHTTPClient is the HTTP client of a case: the SDK's own default over
+// HTTP/1.1, and over HTTPS one that trusts the fake's certificate (and,
+// like the default, waits 1 s for a 100 Continue).
+func faultHTTPClient(srv *qwenedittest.Server) []qwenedit.Option {
+	if strings.HasPrefix(srv.URL(), "https:") {
+		return []qwenedit.Option{qwenedit.WithHTTPClient(srv.Client())}
+	}
+	return nil
+}
+
 func runFaultCases(t *testing.T, cases []faultCase) {
 	t.Helper()
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { runFaultCase(t, tc) })
+		for _, tr := range faultTransports {
+			if tc.only != "" && tc.only != tr.name {
+				continue
+			}
+			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
+				if tr.name == "h2" && tc.maxAllocH2 != 0 {
+					tc.maxAlloc = tc.maxAllocH2
+				}
+				runFaultCase(t, tc, tr.opts)
+			})
+		}
 	}
 }
 
-func runFaultCase(t *testing.T, tc faultCase) {
+func runFaultCase(t *testing.T, tc faultCase, transport []qwenedittest.Option) {
 	clk := qwenedit.NewFakeClock()
-	srv := qwenedittest.NewServer(append([]qwenedittest.Option{qwenedittest.WithClock(clk.Now)}, tc.srvOpts...)...)
+	srv := qwenedittest.NewServer(append(append([]qwenedittest.Option{qwenedittest.WithClock(clk.Now)}, transport...), tc.srvOpts...)...)
 	t.Cleanup(srv.Close)
-	opts := append([]qwenedit.Option{
+	opts := append(append([]qwenedit.Option{
 		qwenedit.WithAPIKey(srv.APIKey()),
 		qwenedit.WithBaseURL(srv.URL()),
 		qwenedit.WithClock(clk),
 		qwenedit.WithJitter(func() float64 { return 0.5 }), // backoff delays: 0.5 ms, 1 ms, 2 ms
 		qwenedit.WithRetryBackoff(time.Millisecond, 5*time.Millisecond),
-	}, tc.clientOpts...)
+	}, faultHTTPClient(srv)...), tc.clientOpts...)
 	c, err := qwenedit.NewClient(opts...)
 	require.NoError(t, err)
 
@@ -172,6 +228,9 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		tc.setup(env)
 	}
 	req := faultRequest()
+	if tc.bigBody {
+		req = bigFaultRequest()
+	}
 
 	r := &faultResult{op: tc.op}
 	pollOpts := []qwenedit.PollOption{
@@ -590,17 +649,21 @@ func TestFaultHugeBodies(t *testing.T) {
 	// which allocates about 16 MiB (32 MiB under -race) in all; reading the
 	// whole 50 MB body would allocate more than the body.
 	const successBodyBudget = 44 << 20
+	// Over HTTP/2, Go's client accepts up to 4 MiB of a stream (its
+	// initial window) before the reader asks, and buffers what comes: that
+	// much more per answer, still nothing like the 50 MB sent.
+	const h2Window = 4 << 20
 	runFaultCases(t, []faultCase{
 		{
 			name: "GET 503 with a 50 MB body, retried, then the APIError", op: opGet,
 			faults:  huge("GET", 503, 4, false),
-			wantGET: 4, maxAlloc: 4 * errorBodyBudget,
+			wantGET: 4, maxAlloc: 4 * errorBodyBudget, maxAllocH2: 4 * (errorBodyBudget + h2Window),
 			check: checks(apiStatus(503), errContains("gave up after 4 attempts")),
 		},
 		{
 			name: "POST 400 with a 50 MB body", op: opSubmit,
 			faults:   huge("POST", 400, 1, false),
-			wantPOST: 1, wantSubmits: 0, maxAlloc: errorBodyBudget,
+			wantPOST: 1, wantSubmits: 0, maxAlloc: errorBodyBudget, maxAllocH2: errorBodyBudget + h2Window,
 			check: checks(notAmbiguous, apiStatus(400), errIs(qwenedit.ErrInvalidRequest)),
 		},
 		{
@@ -696,4 +759,130 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 		}
 	}
 	runFaultCases(t, cases)
+}
+
+// TestFaultStreamResets guards the money rule on the transport users run.
+// Go's HTTP/2 client replays a request with a GetBody after a
+// RST_STREAM(PROTOCOL_ERROR) or REFUSED_STREAM, even after the server made
+// a task from it; a submit has no GetBody, so a reset of any code, a GOAWAY
+// or a close after the body was sent is an *AmbiguousSubmitError with
+// exactly one task, and before the body was sent the SDK's own retry
+// (which knows nothing was sent) makes the one task. Over HTTP/1.1 the
+// same faults close the connection.
+func TestFaultStreamResets(t *testing.T) {
+	codes := []qwenedittest.ResetCode{qwenedittest.ResetProtocolError, qwenedittest.ResetInternalError,
+		qwenedittest.ResetRefusedStream, qwenedittest.ResetCancel}
+	var cases []faultCase
+	for _, code := range codes {
+		reset := func(f qwenedittest.Fault) []qwenedittest.Fault {
+			f.Method, f.Kind, f.ResetCode = "POST", qwenedittest.FaultResetStream, code
+			return []qwenedittest.Fault{f}
+		}
+		cases = append(cases,
+			faultCase{
+				name: "POST reset " + code.String() + " after create is ambiguous, one task", op: opSubmit,
+				faults:   reset(qwenedittest.Fault{AfterCreate: true}),
+				wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
+				check: checks(ambiguous, noAPIError),
+			},
+			faultCase{
+				name: "large POST reset " + code.String() + " after create is ambiguous, one task", op: opSubmit,
+				faults: reset(qwenedittest.Fault{AfterCreate: true}), bigBody: true,
+				wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
+				check: checks(ambiguous, noAPIError),
+			},
+			faultCase{
+				name: "POST reset " + code.String() + " after the body was read is ambiguous, no task", op: opSubmit,
+				faults:   reset(qwenedittest.Fault{}),
+				wantPOST: 1, wantSubmits: 0, wantSleeps: []time.Duration{},
+				check: checks(ambiguous, noAPIError),
+			},
+			faultCase{
+				name: "large POST reset " + code.String() + " before the body is read is retried, one task", op: opSubmit,
+				faults: reset(qwenedittest.Fault{BeforeBody: true}), bigBody: true,
+				wantPOST: 2, wantSubmits: 1,
+				check: succeeded,
+			},
+			faultCase{
+				name: "Edit with a reset " + code.String() + " after create stops, one task", op: opEdit,
+				faults:   reset(qwenedittest.Fault{AfterCreate: true}),
+				wantPOST: 1, wantGET: 0, wantSubmits: 1,
+				check: checks(ambiguous, noAPIError),
+			},
+		)
+	}
+	cases = append(cases,
+		faultCase{
+			name: "POST GOAWAY after create is ambiguous, one task", op: opSubmit,
+			faults:   []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway, AfterCreate: true}},
+			wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
+			check: checks(ambiguous, noAPIError),
+		},
+		faultCase{
+			name: "large POST GOAWAY before the body is read is retried, one task", op: opSubmit,
+			faults: []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway, BeforeBody: true}}, bigBody: true,
+			wantPOST: 2, wantSubmits: 1,
+			check: succeeded,
+		},
+		faultCase{
+			name: "GET reset is retried", op: opGet,
+			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultResetStream, ResetCode: qwenedittest.ResetProtocolError}},
+			wantGET: 2,
+			check:   succeeded,
+		},
+		faultCase{
+			name: "GET GOAWAY is retried", op: opGet,
+			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultGoAway}},
+			wantGET: anyCount, // Go's HTTP/2 client may retry an unprocessed GET itself on a new connection
+			check:   succeeded,
+		},
+	)
+	runFaultCases(t, cases)
+}
+
+// TestFaultEarlyRefusal: a server that answers 401, 402, 403, 429 or any
+// 4xx before reading a large submit body, then closes the connection or
+// resets the stream, is that refusal, every time: "Expect: 100-continue"
+// keeps the body back until the server asks for it, so the answer never
+// races the upload. Without it, over HTTP/1.1, about one try in twenty
+// lost the answer and reported "a task may exist".
+func TestFaultEarlyRefusal(t *testing.T) {
+	const tries = 10
+	for _, status := range []int{401, 402, 403, 413, 429} {
+		var cases []faultCase
+		for i := range tries {
+			fault := qwenedittest.Fault{Method: "POST", Kind: qwenedittest.FaultStatus, Status: status, BeforeBody: true}
+			if status == 429 {
+				fault.Times = 4 // every try of the SDK's retries
+			}
+			posts := 1
+			if status == 429 {
+				posts = 4
+			}
+			cases = append(cases, faultCase{
+				name: fmt.Sprintf("%d before the body, try %d", status, i+1), op: opSubmit, bigBody: true,
+				faults:   []qwenedittest.Fault{fault},
+				wantPOST: posts, wantSubmits: 0,
+				check: checks(notAmbiguous, apiStatus(status)),
+			})
+		}
+		t.Run(fmt.Sprint(status), func(t *testing.T) { runFaultCases(t, cases) })
+	}
+	t.Run("a wrong key", func(t *testing.T) {
+		for _, tr := range faultTransports {
+			srv := qwenedittest.NewServer(tr.opts...)
+			defer srv.Close()
+			c, err := qwenedit.NewClient(append([]qwenedit.Option{qwenedit.WithAPIKey("not-the-key"), qwenedit.WithBaseURL(srv.URL())}, faultHTTPClient(srv)...)...)
+			require.NoError(t, err)
+			for range tries {
+				_, err := c.Submit(context.Background(), bigFaultRequest())
+				assert.ErrorIs(t, err, qwenedit.ErrUnauthorized, tr.name)
+				var amb *qwenedit.AmbiguousSubmitError
+				assert.False(t, errors.As(err, &amb), "%s: %v", tr.name, err)
+			}
+			for _, r := range srv.Requests() {
+				assert.Empty(t, r.Body, "%s: the body was never uploaded", tr.name)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package qwenedit
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -190,14 +191,28 @@ func TestSubmitRetriesOnlyWhenNoTaskCanExist(t *testing.T) {
 		assert.False(t, errors.As(err, &amb))
 		assert.Equal(t, 1, mt.GetTotalCallCount())
 	})
-	t.Run("network error without evidence is ambiguous", func(t *testing.T) {
+	t.Run("network error after the body was taken, without other evidence, is ambiguous", func(t *testing.T) {
 		c, mt, _ := mockClient(t)
-		mt.RegisterResponder(http.MethodPost, submitURL, httpmock.NewErrorResponder(errors.New("connection reset by peer")))
+		mt.RegisterResponder(http.MethodPost, submitURL, func(r *http.Request) (*http.Response, error) {
+			_, _ = io.Copy(io.Discard, r.Body) // a transport that fires no trace events
+			return nil, errors.New("connection reset by peer")
+		})
 		_, err := c.Submit(context.Background(), validRequest(t))
 		var amb *AmbiguousSubmitError
 		require.ErrorAs(t, err, &amb)
 		assert.ErrorContains(t, err, "connection reset by peer")
 		assert.Equal(t, 1, mt.GetTotalCallCount())
+	})
+	t.Run("network error before the body was taken is retried", func(t *testing.T) {
+		// Whatever the transport, a body it never read cannot have
+		// reached the server.
+		c, mt, _ := mockClient(t, WithMaxRetries(1))
+		mt.RegisterResponder(http.MethodPost, submitURL, httpmock.NewErrorResponder(errors.New("connection reset by peer")))
+		_, err := c.Submit(context.Background(), validRequest(t))
+		var amb *AmbiguousSubmitError
+		assert.False(t, errors.As(err, &amb), "%v", err)
+		assert.ErrorContains(t, err, "gave up after 2 attempts")
+		assert.Equal(t, 2, mt.GetTotalCallCount())
 	})
 	t.Run("dial error is retried", func(t *testing.T) {
 		c, mt, _ := mockClient(t)

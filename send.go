@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
@@ -132,8 +133,14 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	}
 	trace := &sendTrace{}
 	if ac.method == http.MethodPost {
-		// Only a submit needs to know how far the request got.
+		// Only a submit needs to know how far the request got: the events
+		// of the connection, and how much of the body net/http took.
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
+		if req.Body != nil {
+			trace.body = &countingBody{ReadCloser: req.Body}
+			trace.bodyLen = req.ContentLength
+			req.Body = trace.body
+		}
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
@@ -337,6 +344,9 @@ func drain(r io.Reader) {
 // sendTrace records how far a request got, to tell "never sent" (safe to
 // retry a submit) from "sent, answer lost" (a task may exist).
 type sendTrace struct {
+	body    *countingBody // the request body as net/http reads it
+	bodyLen int64
+
 	mu        sync.Mutex
 	getConn   bool // the transport started to look for a connection (real transports only)
 	gotConn   bool
@@ -394,7 +404,26 @@ func (t *sendTrace) nothingSent(err error) bool {
 	if isDialError(err) {
 		return true
 	}
+	if t.body != nil && t.body.n.Load() < t.bodyLen {
+		// net/http never took the whole body, so the server cannot have
+		// it: say, the server refused or reset the request while the
+		// client waited for its 100 Continue. (WroteRequest reports no
+		// error then: the headers were written, and the body skipped.)
+		return true
+	}
 	return t.getConn && (!t.gotConn || !t.wroteDone || t.wroteErr != nil)
+}
+
+// countingBody counts the bytes net/http reads from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func isDialError(err error) bool {
