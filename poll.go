@@ -102,13 +102,24 @@ func newPollConfig(opts []PollOption) (pollConfig, error) {
 }
 
 // WaitForResult polls the task until it finishes, the maximum wait passes or
-// ctx ends. The first poll is immediate, so it also resumes a wait cut short.
+// ctx ends. For a task this Client submitted, the first poll comes when the
+// schedule says (see schedule.go); for any other, at once, so that it also
+// resumes a wait cut short, say after a restart.
 //
-// It returns the task when it succeeded; a *TaskFailedError when it failed; a
-// *WaitTimeoutError (errors.Is ErrWaitTimeout and context.DeadlineExceeded)
-// when the maximum wait or ctx's deadline passed; ctx's error when ctx was
-// cancelled. Transient errors (429, 5xx, network) keep it polling; other
-// API errors (401, 403, 404, ...) end it at once.
+// It returns the task when it succeeded. Otherwise it returns one of:
+//   - *TaskFailedError: the task failed (errors.Is ErrTaskFailed);
+//   - *WaitTimeoutError: the maximum wait or ctx's deadline passed while the
+//     task was still running (errors.Is ErrWaitTimeout and
+//     context.DeadlineExceeded);
+//   - *WaitError: anything else ended the wait: ctx was cancelled
+//     (errors.Is context.Canceled), a poll failed for good (401, 403, 404:
+//     the *APIError is inside), or an answer was about another task or said
+//     "completed" with no result URL (errors.Is ErrUnexpectedResponse);
+//   - before any request: a *ValidationError for a taskID that is empty,
+//     "." or "..", or an error naming an invalid poll option.
+//
+// Each of the first three carries the task ID. Transient errors (network,
+// 408, 425, 429, 5xx) keep it polling.
 func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...PollOption) (*Task, error) {
 	if _, err := c.taskPath(taskID); err != nil {
 		return nil, err
@@ -122,7 +133,10 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...PollO
 }
 
 // Edit submits req and waits for the result: Submit, then WaitForResult,
-// with the same errors. Pass WithOnSubmitted to learn the task ID early.
+// with their errors: before a task exists, those of Submit (a
+// *ValidationError, an *APIError, an *AmbiguousSubmitError, ...); after,
+// those of WaitForResult, each naming the task. Pass WithOnSubmitted to
+// learn the task ID as soon as it exists.
 func (c *Client) Edit(ctx context.Context, req *EditRequest, opts ...PollOption) (*Task, error) {
 	pc, err := newPollConfig(opts) // checked first: a bad option must not cost a task
 	if err != nil {

@@ -13,9 +13,11 @@
 //
 // Requests are validated against every documented limit before any network
 // call, local images are checked from their headers and streamed as base64
-// with constant memory, retries never create a second paid task, and every
-// failure is a typed error (see APIError, ValidationError, TaskFailedError,
-// WaitTimeoutError, AmbiguousSubmitError). Package qwenedittest is a fake
+// with constant memory, retries never create a second paid task (over
+// HTTP/1.1 or HTTP/2), and every failure is a typed error: APIError,
+// ValidationError, TaskFailedError, WaitTimeoutError, WaitError and
+// AmbiguousSubmitError, and the sentinels (ErrUnauthorized, ErrNotFound,
+// ...) that errors.Is matches through them. Package qwenedittest is a fake
 // server for offline tests.
 package qwenedit
 

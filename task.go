@@ -127,8 +127,17 @@ func (t *Task) UnmarshalJSON(b []byte) error {
 // WaitForResult with the returned ID, or Edit to do both.
 //
 // A submit is retried only when no task can have been created (429, or a
-// connection that failed before the request was sent). When the outcome is
-// unknown it returns an *AmbiguousSubmitError: a task may exist and be charged.
+// connection that failed before the request was sent). It returns:
+//   - a *ValidationError (errors.Is ErrInvalidRequest) when req breaks a
+//     documented limit: nothing was sent;
+//   - an *APIError for a refusal (401, 402, 403, 400/422, a 429 after the
+//     retries, ...): no task was created;
+//   - an error matching ErrImageSource when a local image failed while it
+//     was being sent: no task was created;
+//   - an *AmbiguousSubmitError when the outcome is unknown (the answer was
+//     lost, a 5xx or 3xx, a reset after the body went out, a cancelled ctx
+//     after that): a task may exist and be charged;
+//   - ctx's error, wrapped, when ctx had ended before anything was sent.
 func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error) {
 	body, err := c.buildBody(req)
 	if err != nil {

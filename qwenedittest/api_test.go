@@ -312,7 +312,7 @@ func TestRouting(t *testing.T) {
 // with.
 func TestModels(t *testing.T) {
 	s := newTestServer(t, WithModels("my-model"))
-	for _, m := range append(KnownModels(), "my-model") {
+	for _, m := range append(knownModels(), "my-model") {
 		resp, data := call(t, s, http.MethodPost, "/vendors/alibaba/v1/"+m+"/generation", validJSON)
 		require.Equal(t, http.StatusAccepted, resp.StatusCode, m+": "+string(data))
 	}

@@ -113,11 +113,11 @@ func (t *task) render(i int) ([]byte, error) {
 	var img *image.NRGBA
 	if t.source != nil {
 		if src, err := t.sourceImage(); err == nil {
-			img = Transform(src, t.outW, t.outH, i)
+			img = transform(src, t.outW, t.outH, i)
 		}
 	}
 	if img == nil {
-		img = Gradient(t.outW, t.outH, i)
+		img = gradient(t.outW, t.outH, i)
 	}
 	var buf bytes.Buffer
 	// Speed over size: these files live for one test.
@@ -145,12 +145,12 @@ func tint(i int) color.NRGBA {
 	}
 }
 
-// Transform is the edit the fake applies to produce result i of a task from
+// transform is the edit the fake applies to produce result i of a task from
 // its last input image: a nearest-neighbour resize of src to w×h with the
 // colours inverted (alpha kept) and, for i > 0, blended a quarter of the
 // way towards a colour that depends on i, so that the n results of a task
 // differ. It is exported so that tests can compute the expected image.
-func Transform(src image.Image, w, h, i int) *image.NRGBA {
+func transform(src image.Image, w, h, i int) *image.NRGBA {
 	w, h = max(w, 0), max(h, 0)
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	b := src.Bounds()
@@ -207,10 +207,10 @@ func pixelReader(img image.Image) func(x, y int) color.NRGBA {
 	}
 }
 
-// Gradient is result i of a task whose last input image was a URL: an
+// gradient is result i of a task whose last input image was a URL: an
 // opaque w×h gradient, red across and green down, with a blue level that
 // depends on i.
-func Gradient(w, h, i int) *image.NRGBA {
+func gradient(w, h, i int) *image.NRGBA {
 	w, h = max(w, 0), max(h, 0)
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	blue := uint8(64 + (i*48)%192)

@@ -51,11 +51,11 @@ func TestResultImageFromInlineInput(t *testing.T) {
 		out := color.NRGBAModel.Convert(img.At(p.X, p.Y)).(color.NRGBA)
 		assert.Equal(t, color.NRGBA{255 - in.R, 255 - in.G, 255 - in.B, in.A}, out, p)
 	}
-	assert.Equal(t, Transform(src, 640, 480, 0).Pix, toNRGBA(img).Pix)
+	assert.Equal(t, transform(src, 640, 480, 0).Pix, toNRGBA(img).Pix)
 
 	_, second := fetch(t, task.Images[1])
 	assert.NotEqual(t, first, second, "the n results differ")
-	assert.Equal(t, Transform(src, 640, 480, 1).Pix, toNRGBA(decodePNG(t, second)).Pix)
+	assert.Equal(t, transform(src, 640, 480, 1).Pix, toNRGBA(decodePNG(t, second)).Pix)
 
 	_, again := fetch(t, task.Images[0])
 	assert.Equal(t, first, again, "cached and deterministic")
@@ -120,7 +120,7 @@ func TestResultGradientForURLInput(t *testing.T) {
 	task := poll(t, s, submit(t, s, body))
 	_, a := fetch(t, task.Images[0])
 	_, b := fetch(t, task.Images[1])
-	assert.Equal(t, Gradient(512, 512, 0).Pix, toNRGBA(decodePNG(t, a)).Pix)
+	assert.Equal(t, gradient(512, 512, 0).Pix, toNRGBA(decodePNG(t, a)).Pix)
 	assert.NotEqual(t, a, b)
 }
 
@@ -182,16 +182,16 @@ func TestExpireResults(t *testing.T) {
 }
 
 func TestTransformAndGradientEdgeCases(t *testing.T) {
-	assert.Equal(t, image.Pt(10, 10), Transform(image.NewNRGBA(image.Rect(0, 0, 0, 0)), 10, 10, 0).Bounds().Size(), "empty source: blank image")
-	assert.True(t, Transform(image.NewNRGBA(image.Rect(5, 5, 9, 9)), -1, 3, 7).Bounds().Empty())
-	assert.True(t, Gradient(-1, -1, 0).Bounds().Empty())
-	g := Gradient(1, 1, 100)
+	assert.Equal(t, image.Pt(10, 10), transform(image.NewNRGBA(image.Rect(0, 0, 0, 0)), 10, 10, 0).Bounds().Size(), "empty source: blank image")
+	assert.True(t, transform(image.NewNRGBA(image.Rect(5, 5, 9, 9)), -1, 3, 7).Bounds().Empty())
+	assert.True(t, gradient(-1, -1, 0).Bounds().Empty())
+	g := gradient(1, 1, 100)
 	assert.Equal(t, uint8(255), g.NRGBAAt(0, 0).A)
 
 	// A source whose bounds do not start at the origin.
 	sub := image.NewNRGBA(image.Rect(10, 10, 12, 12))
 	sub.SetNRGBA(10, 10, color.NRGBA{10, 20, 30, 255})
-	out := Transform(sub, 4, 4, 0)
+	out := transform(sub, 4, 4, 0)
 	assert.Equal(t, color.NRGBA{245, 235, 225, 255}, out.NRGBAAt(0, 0))
 }
 

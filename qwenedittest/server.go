@@ -114,13 +114,14 @@ func WithErrorCodeField(name string) Option {
 	}
 }
 
-// KnownModels are the model path segments a Server accepts by default: the
+// knownModels are the model path segments a Server accepts by default: the
 // models that share the qwen-image-edit request schema.
-func KnownModels() []string {
+func knownModels() []string {
 	return []string{"qwen-image-edit-max", "qwen-image-edit-plus", "qwen-image-edit"}
 }
 
-// WithModels adds model names the API accepts besides [KnownModels]; any
+// WithModels adds model names the API accepts besides the qwen-image-edit
+// models (qwen-image-edit-max, -plus and qwen-image-edit); any
 // other <model> in a path is answered 404, like a typo on the real API.
 func WithModels(models ...string) Option {
 	return func(s *Server) {
@@ -232,7 +233,7 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 		tasks:          make(map[string]*task),
 		models:         make(map[string]bool),
 	}
-	for _, m := range KnownModels() {
+	for _, m := range knownModels() {
 		s.models[m] = true
 	}
 	for _, o := range opts {
