@@ -101,22 +101,15 @@ func (k FaultKind) String() string {
 // RST_STREAM of [FaultResetStream] and the GOAWAY of [FaultGoAway].
 type ResetCode uint32
 
-// The HTTP/2 error codes of RFC 9113.
+// The HTTP/2 error codes a fault test usually needs; any other code of RFC
+// 9113 is ResetCode(n), e.g. ResetCode(0x3) for FLOW_CONTROL_ERROR.
 const (
-	ResetNoError            ResetCode = 0x0 // NO_ERROR: graceful
-	ResetProtocolError      ResetCode = 0x1 // PROTOCOL_ERROR: Go's client replays the request
-	ResetInternalError      ResetCode = 0x2 // INTERNAL_ERROR
-	ResetFlowControlError   ResetCode = 0x3 // FLOW_CONTROL_ERROR
-	ResetSettingsTimeout    ResetCode = 0x4 // SETTINGS_TIMEOUT
-	ResetStreamClosed       ResetCode = 0x5 // STREAM_CLOSED
-	ResetFrameSizeError     ResetCode = 0x6 // FRAME_SIZE_ERROR
-	ResetRefusedStream      ResetCode = 0x7 // REFUSED_STREAM: not processed; clients retry
-	ResetCancel             ResetCode = 0x8 // CANCEL
-	ResetCompressionError   ResetCode = 0x9 // COMPRESSION_ERROR
-	ResetConnectError       ResetCode = 0xa // CONNECT_ERROR
-	ResetEnhanceYourCalm    ResetCode = 0xb // ENHANCE_YOUR_CALM: the peer is overloaded
-	ResetInadequateSecurity ResetCode = 0xc // INADEQUATE_SECURITY
-	ResetHTTP11Required     ResetCode = 0xd // HTTP_1_1_REQUIRED
+	ResetNoError         ResetCode = 0x0 // NO_ERROR: graceful
+	ResetProtocolError   ResetCode = 0x1 // PROTOCOL_ERROR: Go's client replays a rewindable request
+	ResetInternalError   ResetCode = 0x2 // INTERNAL_ERROR
+	ResetRefusedStream   ResetCode = 0x7 // REFUSED_STREAM: "not processed"; Go's client replays a rewindable request
+	ResetCancel          ResetCode = 0x8 // CANCEL
+	ResetEnhanceYourCalm ResetCode = 0xb // ENHANCE_YOUR_CALM: the peer is overloaded
 )
 
 // String returns the code's name as RFC 9113 spells it, e.g.

@@ -363,7 +363,7 @@ func TestFaultNames(t *testing.T) {
 	assert.Equal(t, "FaultGoAway", FaultGoAway.String())
 	assert.Equal(t, "PROTOCOL_ERROR", ResetProtocolError.String())
 	assert.Equal(t, "NO_ERROR", ResetNoError.String())
-	assert.Equal(t, "HTTP_1_1_REQUIRED", ResetHTTP11Required.String())
+	assert.Equal(t, "HTTP_1_1_REQUIRED", ResetCode(0xd).String())
 }
 
 // TestFaultAfterCreateIgnoresBeforeBody: a task is created from the body,
