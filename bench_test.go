@@ -6,10 +6,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	simdbase64 "github.com/segmentio/asm/base64"
 
 	"github.com/seed-b62e15c8/qwenedit"
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
@@ -37,11 +44,13 @@ type benchCase struct {
 	images [][]byte
 }
 
-// benchCases are one small image, three small images, and three images of
-// almost 10 MB each (9,987,233 bytes, just under MaxImageBytes; PNG noise
-// does not compress, so its size is real).
+// benchCases are small images (one and three of 2 KiB), medium ones (one
+// and three of about 60 KiB, the 15–100 KiB range of a web photo) and three
+// images of almost 10 MB each (9,987,233 bytes, just under MaxImageBytes;
+// PNG noise does not compress, so its size is real).
 func benchCases(b *testing.B) []benchCase {
 	small := imagetest.MustEncode(b, imageinfo.PNG, 512, 512)
+	medium := mediumPNG(b)
 	var big [][]byte
 	for i := range 3 {
 		img, err := imagetest.NoisePNG(1824, 1824, uint64(i+1))
@@ -56,8 +65,25 @@ func benchCases(b *testing.B) []benchCase {
 	return []benchCase{
 		{"1x" + sizeLabel(small), [][]byte{small}},
 		{"3x" + sizeLabel(small), [][]byte{small, small, small}},
+		{"1x" + sizeLabel(medium), [][]byte{medium}},
+		{"3x" + sizeLabel(medium), [][]byte{medium, medium, medium}},
 		{"3x" + sizeLabel(big[0]), big},
 	}
+}
+
+// mediumPNG is a 400×400 gray PNG whose top 150 rows are noise: about 59
+// KiB, a valid input (sides of at least 384 px) of a web photo's size.
+func mediumPNG(b *testing.B) []byte {
+	img := image.NewGray(image.Rect(0, 0, 400, 400))
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range 400 * 150 {
+		img.Pix[i] = byte(rng.Uint32())
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func sizeLabel(b []byte) string {
@@ -101,22 +127,33 @@ func postAndDecode(b *testing.B, hc *http.Client, url string, body []byte) {
 	}
 }
 
-// BenchmarkSubmit compares, in one run, the SDK's streaming Submit with a
-// naive client (json.Marshal of base64 strings) and with the floor: a bare
-// net/http POST of the same body already encoded, to the same local server.
+// BenchmarkSubmit compares, in one run, the SDK's Submit (impl=sdk) with
+// the floor: a bare net/http POST of the same body already encoded
+// (impl=floor), on the same kind of client, to the same local server. Run
+// it in interleaved rounds (tools/bench-rounds.sh). The impl=limit-*
+// cases are what the machine can do with the same bytes, for scale: base64
+// with encoding/base64 and with the SIMD encoder the SDK uses, a memcpy of
+// the encoded body, and raw loopback TCP of its length in 32 KiB writes.
+// The naive client is apart (BenchmarkSubmitNaive): the garbage it leaves
+// would land on whatever runs after it.
 func BenchmarkSubmit(b *testing.B) {
 	srv := sinkServer(b)
 	client, err := qwenedit.NewClient(qwenedit.WithAPIKey("bench"), qwenedit.WithBaseURL(srv.URL))
 	if err != nil {
 		b.Fatal(err)
 	}
+	floor := &http.Client{Transport: benchTransport()}
 	url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	for _, bc := range benchCases(b) {
 		var total int64
 		for _, img := range bc.images {
 			total += int64(len(img))
 		}
-		b.Run("impl=streaming/images="+bc.name, func(b *testing.B) {
+		body, err := naiveBody(bc.images)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("impl=sdk/images="+bc.name, func(b *testing.B) {
 			req := &qwenedit.EditRequest{Prompt: "Turn the sky purple"}
 			for _, img := range bc.images {
 				req.Images = append(req.Images, qwenedit.ImageBytes(img))
@@ -129,6 +166,112 @@ func BenchmarkSubmit(b *testing.B) {
 				}
 			}
 		})
+		b.Run("impl=floor/images="+bc.name, func(b *testing.B) {
+			b.SetBytes(total)
+			b.ReportAllocs()
+			for b.Loop() {
+				postAndDecode(b, floor, url, body)
+			}
+		})
+		benchMachineLimits(b, bc, len(body))
+	}
+}
+
+// benchTransport is the transport of the floor and the bare GET: the same
+// settings as the SDK's default client, so that neither side gets a
+// different connection pool or Expect behaviour by accident.
+func benchTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ExpectContinueTimeout = time.Second
+	return t
+}
+
+// benchMachineLimits runs the impl=limit-* cases for one image set whose
+// encoded body is n bytes.
+func benchMachineLimits(b *testing.B, bc benchCase, n int) {
+	var raw []byte
+	for _, img := range bc.images {
+		raw = append(raw, img...)
+	}
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
+	b.Run("impl=limit-base64-std/images="+bc.name, func(b *testing.B) {
+		for b.Loop() {
+			base64.StdEncoding.Encode(dst, raw)
+		}
+	})
+	b.Run("impl=limit-base64-simd/images="+bc.name, func(b *testing.B) {
+		for b.Loop() {
+			simdbase64.StdEncoding.Encode(dst, raw)
+		}
+	})
+	src, out := make([]byte, n), make([]byte, n)
+	b.Run("impl=limit-memcpy/images="+bc.name, func(b *testing.B) {
+		for b.Loop() {
+			copy(out, src)
+		}
+	})
+	b.Run("impl=limit-tcp/images="+bc.name, func(b *testing.B) {
+		conn := loopbackSink(b, n)
+		chunk := make([]byte, 32<<10)
+		ack := make([]byte, 1)
+		for b.Loop() {
+			for left := n; left > 0; left -= len(chunk) {
+				if _, err := conn.Write(chunk[:min(len(chunk), left)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := io.ReadFull(conn, ack); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// loopbackSink is a loopback TCP connection to a server that reads n bytes
+// and answers one, over and over.
+func loopbackSink(b *testing.B, n int) net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, int64(n)), buf); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte{1}); err != nil {
+				return
+			}
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// BenchmarkSubmitNaive is how the vendor's example and most clients submit:
+// json.Marshal of base64 strings, then a POST. Compare its B/op with
+// BenchmarkSubmit's impl=sdk.
+func BenchmarkSubmitNaive(b *testing.B) {
+	srv := sinkServer(b)
+	hc := &http.Client{Transport: benchTransport()}
+	url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
+	for _, bc := range benchCases(b) {
+		var total int64
+		for _, img := range bc.images {
+			total += int64(len(img))
+		}
 		b.Run("impl=naive/images="+bc.name, func(b *testing.B) {
 			b.SetBytes(total)
 			b.ReportAllocs()
@@ -137,18 +280,7 @@ func BenchmarkSubmit(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				postAndDecode(b, srv.Client(), url, body)
-			}
-		})
-		b.Run("impl=floor/images="+bc.name, func(b *testing.B) {
-			body, err := naiveBody(bc.images)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(total)
-			b.ReportAllocs()
-			for b.Loop() {
-				postAndDecode(b, srv.Client(), url, body)
+				postAndDecode(b, hc, url, body)
 			}
 		})
 	}
@@ -171,7 +303,7 @@ func BenchmarkGet(b *testing.B) {
 	})
 	b.Run("impl=bare", func(b *testing.B) {
 		url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation/8e1e315e-b50d-4334-a231-be7d19a372f4"
-		hc := srv.Client()
+		hc := &http.Client{Transport: benchTransport()}
 		b.ReportAllocs()
 		for b.Loop() {
 			req, _ := http.NewRequest(http.MethodGet, url, nil)

@@ -119,11 +119,10 @@ var tinyPNG = sync.OnceValue(func() []byte {
 	return buf.Bytes()
 })
 
-// noisyPNG is a 400×400 PNG of noise, about 480 KB: a submit body well
-// over the 64 KiB sent from memory, so streamed and sent with "Expect:
-// 100-continue".
+// noisyPNG is a 700×700 PNG of noise, about 1.5 MB: a submit body large
+// enough to be streamed and sent with "Expect: 100-continue".
 var noisyPNG = sync.OnceValue(func() []byte {
-	img, err := imagetest.NoisePNG(400, 400, 7)
+	img, err := imagetest.NoisePNG(700, 700, 7)
 	if err != nil {
 		panic(err)
 	}

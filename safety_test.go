@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,7 +40,7 @@ func (ct *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestSubmitIsNeverRewindable(t *testing.T) {
 	for name, img := range map[string][]byte{
 		"small body": pngBytes(t, 400, 400),
-		"large body": noisyPNG(t, 600, 600),
+		"large body": noisyPNG(t, 700, 700),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ct := &captureTransport{}
@@ -49,23 +50,17 @@ func TestSubmitIsNeverRewindable(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, ct.reqs, 1)
 			assert.Nil(t, ct.reqs[0].GetBody, "a submit must not be rewindable by net/http")
-			large := ct.reqs[0].ContentLength > maxInMemoryBody
-			assert.Equal(t, large, ct.reqs[0].Header.Get("Expect") == "100-continue", "Expect: 100-continue exactly for large bodies")
+			large := ct.reqs[0].ContentLength > minExpectBody
+			assert.Equal(t, large, ct.reqs[0].Header.Get("Expect") == "100-continue", "Expect: 100-continue exactly for bodies over a MiB")
 		})
 	}
 }
 
-// noisyPNG is a PNG that does not compress, so that its submit body is
-// streamed rather than sent from memory.
+// noisyPNG is a PNG of noise, which does not compress: 700×700 is about
+// 1.5 MB, a body sent with "Expect: 100-continue".
 func noisyPNG(t *testing.T, w, h int) []byte {
-	img := pngBytes(t, w, h)
-	if len(img) <= maxInMemoryBody {
-		// Pad with an ancillary chunk the decoders skip: still a valid PNG.
-		pad := make([]byte, maxInMemoryBody)
-		chunk := append([]byte{0, 1, 0, 0, 't', 'E', 'X', 't'}, pad[:1<<16]...)
-		chunk = append(chunk, 0, 0, 0, 0) // CRC, unchecked by the header reader
-		img = append(append(append([]byte{}, img[:33]...), chunk...), img[33:]...)
-	}
+	img, err := imagetest.NoisePNG(w, h, 1)
+	require.NoError(t, err)
 	return img
 }
 
@@ -76,7 +71,7 @@ func TestExpectContinueDroppedForServersThatIgnoreIt(t *testing.T) {
 	ct := &captureTransport{}
 	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(testBase), WithHTTPClient(&http.Client{Transport: ct}))
 	require.NoError(t, err)
-	req := &EditRequest{Images: []Image{ImageBytes(noisyPNG(t, 600, 600))}, Prompt: "p"}
+	req := &EditRequest{Images: []Image{ImageBytes(noisyPNG(t, 700, 700))}, Prompt: "p"}
 	for range 2 {
 		_, err = c.Submit(context.Background(), req)
 		require.NoError(t, err)
@@ -99,7 +94,7 @@ func TestExpectContinueKeptWhenHonoured(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := loopbackClient(t, srv.URL)
-	req := &EditRequest{Images: []Image{ImageBytes(noisyPNG(t, 600, 600))}, Prompt: "p"}
+	req := &EditRequest{Images: []Image{ImageBytes(noisyPNG(t, 700, 700))}, Prompt: "p"}
 	for range 3 {
 		_, err := c.Submit(context.Background(), req)
 		require.NoError(t, err)

@@ -227,7 +227,7 @@ func (c *Client) requestBody(ac apiCall) (io.Reader, error) {
 }
 
 // expectContinue reports whether a request should ask the server to
-// approve its body first ("Expect: 100-continue"). Large bodies do, so that
+// approve its body first ("Expect: 100-continue"). Bodies over a MiB do, so that
 // a server refusing the call (a wrong key, no balance, a rate limit) says
 // so before megabytes are sent. Without it, over HTTP/1.1, the refusal
 // races the upload: the server answers and closes, the client's write
@@ -237,8 +237,15 @@ func (c *Client) requestBody(ac apiCall) (io.Reader, error) {
 // request would wait ExpectContinueTimeout for nothing, so the Client
 // stops asking.
 func (c *Client) expectContinue(ac apiCall) bool {
-	return ac.body.Len() > maxInMemoryBody && !c.expectIgnored.Load()
+	return ac.body.Len() > minExpectBody && !c.expectIgnored.Load()
 }
+
+// minExpectBody is the smallest body sent with "Expect: 100-continue".
+// Below it the extra round trip would cost more than the upload it can
+// save, and a server that refuses such a request reads the little that is
+// left rather than resetting the connection under it (Go's reads up to
+// 256 KiB; nginx lingers).
+const minExpectBody = 1 << 20
 
 // classifyTransport classifies an error from http.Client.Do.
 func classifyTransport(parent context.Context, ac apiCall, err error, trace *sendTrace) outcome {
