@@ -204,11 +204,12 @@ func TestSubmitRetriesOnlyWhenNoTaskCanExist(t *testing.T) {
 		assert.Equal(t, 1, mt.GetTotalCallCount())
 	})
 	t.Run("network error before the body was taken is retried", func(t *testing.T) {
-		// Whatever the transport, a body it never read cannot have
-		// reached the server.
+		// Whatever the transport, a streamed body it never read cannot
+		// have reached the server.
 		c, mt, _ := mockClient(t, WithMaxRetries(1))
 		mt.RegisterResponder(http.MethodPost, submitURL, httpmock.NewErrorResponder(errors.New("connection reset by peer")))
-		_, err := c.Submit(context.Background(), validRequest(t))
+		big := &EditRequest{Images: []Image{ImageBytes(noisyPNG(t, 400, 400))}, Prompt: "p"} // streamed: its reads are counted
+		_, err := c.Submit(context.Background(), big)
 		var amb *AmbiguousSubmitError
 		assert.False(t, errors.As(err, &amb), "%v", err)
 		assert.ErrorContains(t, err, "gave up after 2 attempts")

@@ -127,20 +127,15 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 		// context error, never "a task may exist".
 		return outcome{err: fmt.Errorf("qwenedit: %s: %w", ac.name(), err)}
 	}
-	req, err := c.newRequest(actx, ac)
+	req, unread, err := c.newRequest(actx, ac)
 	if err != nil {
 		return outcome{err: err}
 	}
-	trace := &sendTrace{}
+	trace := &sendTrace{unread: unread}
 	if ac.method == http.MethodPost {
 		// Only a submit needs to know how far the request got: the events
 		// of the connection, and how much of the body net/http took.
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
-		if req.Body != nil {
-			trace.body = &countingBody{ReadCloser: req.Body}
-			trace.bodyLen = req.ContentLength
-			req.Body = trace.body
-		}
 	}
 	start := time.Now()
 	resp, err := c.hc.Do(req)
@@ -168,15 +163,16 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 }
 
 // newRequest builds the request of one attempt: the one place that sets
-// headers and the key.
-func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, error) {
-	body, err := c.requestBody(ac)
+// headers and the key. unread tells, after the exchange, how many bytes of
+// a streamed body net/http never took (nil for other bodies).
+func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request, unread func() int64, err error) {
+	body, unread, err := c.requestBody(ac)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
+	req, err = http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
 	if err != nil {
-		return nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+		return nil, nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if ac.url == nil {
@@ -200,30 +196,35 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, err
 			req.Header.Set("Expect", "100-continue")
 		}
 	}
-	return req, nil
+	return req, unread, nil
 }
 
-// requestBody is the body of one attempt: small bodies from memory, large
-// ones streamed.
-func (c *Client) requestBody(ac apiCall) (io.Reader, error) {
+// requestBody is the body of one attempt, small bodies from memory and
+// large ones streamed; for a streamed one, also a count of what net/http
+// left unread of it.
+func (c *Client) requestBody(ac apiCall) (io.Reader, func() int64, error) {
 	switch {
 	case ac.body == nil:
-		return nil, nil
+		return nil, nil, nil
 	case ac.body.Len() <= maxInMemoryBody:
 		// net/http sends headers and an in-memory body in one packet, but
-		// flushes headers on their own before a streamed body: an extra
-		// round of wake-ups that costs a small submit ~30 %.
+		// flushes headers on their own before any other body: an extra
+		// round of wake-ups that costs a small submit ~30 %. So the body
+		// stays a bare *bytes.Reader, uncounted (its Len would race with an
+		// HTTP/2 writer still unwinding); the trace tells how far it got.
 		b, err := ac.body.Bytes()
 		if err != nil {
-			return nil, imageSourceErr(ac, err)
+			return nil, nil, imageSourceErr(ac, err)
 		}
-		return bytes.NewReader(b), nil
+		return bytes.NewReader(b), nil, nil
 	}
 	rc, err := ac.body.Open()
 	if err != nil {
-		return nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
+		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
-	return rc, nil
+	cb := &countingBody{ReadCloser: rc}
+	size := ac.body.Len()
+	return cb, func() int64 { return size - cb.n.Load() }, nil
 }
 
 // expectContinue reports whether a request should ask the server to
@@ -351,8 +352,7 @@ func drain(r io.Reader) {
 // sendTrace records how far a request got, to tell "never sent" (safe to
 // retry a submit) from "sent, answer lost" (a task may exist).
 type sendTrace struct {
-	body    *countingBody // the request body as net/http reads it
-	bodyLen int64
+	unread func() int64 // bytes of the body net/http did not take; nil for none
 
 	mu        sync.Mutex
 	getConn   bool // the transport started to look for a connection (real transports only)
@@ -411,7 +411,7 @@ func (t *sendTrace) nothingSent(err error) bool {
 	if isDialError(err) {
 		return true
 	}
-	if t.body != nil && t.body.n.Load() < t.bodyLen {
+	if t.unread != nil && t.unread() > 0 {
 		// net/http never took the whole body, so the server cannot have
 		// it: say, the server refused or reset the request while the
 		// client waited for its 100 Continue. (WroteRequest reports no
