@@ -78,7 +78,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	cfg.apiKey = "" // from here on only inside auth
 	return &Client{
 		cfg:           cfg,
-		hc:            wrapHTTPClient(hc, originOf(base)),
+		hc:            wrapHTTPClient(hc, base),
 		keyOrigin:     originOf(base),
 		baseURL:       baseURL,
 		origin:        base.Scheme + "://" + base.Host,

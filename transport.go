@@ -36,12 +36,16 @@ func defaultHTTPClient() *http.Client {
 // key never reaches a host it does not belong to. net/http strips it only
 // for other domains, not for a move from https to http on the same host.
 type keyGuard struct {
-	base   http.RoundTripper
-	origin string // scheme://host:port of the base URL
+	base         http.RoundTripper
+	origin       string // scheme://host:port of the base URL
+	scheme, host string // as the base URL spells them
 }
 
 func (t *keyGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Header.Get("Authorization") == "" || originOf(req.URL) == t.origin {
+	// The SDK's own requests carry the base URL's scheme and host exactly:
+	// that common case needs no origin built per request.
+	sameAsBase := req.URL.Scheme == t.scheme && req.URL.Host == t.host
+	if req.Header.Get("Authorization") == "" || sameAsBase || originOf(req.URL) == t.origin {
 		return t.base.RoundTrip(req)
 	}
 	// A RoundTripper must not modify the caller's request.
@@ -79,13 +83,13 @@ func originOf(u *url.URL) string {
 // 303 answer to a POST with a GET elsewhere, after the task may have been
 // created, and a failure of that GET would look like a submit that was
 // never sent. The 3xx is returned instead and the submit is ambiguous.
-func wrapHTTPClient(hc *http.Client, origin string) *http.Client {
+func wrapHTTPClient(hc *http.Client, base *url.URL) *http.Client {
 	cp := *hc
-	base := cp.Transport
-	if base == nil {
-		base = http.DefaultTransport
+	rt := cp.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	cp.Transport = &keyGuard{base: base, origin: origin}
+	cp.Transport = &keyGuard{base: rt, origin: originOf(base), scheme: base.Scheme, host: base.Host}
 	userCheck := cp.CheckRedirect
 	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		switch {
