@@ -26,8 +26,7 @@ func TestSaveImagesFetchesInParallel(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		raiseMax(&most, n)
 		if n == MaxN {
 			once.Do(func() { close(release) })
 		}
@@ -55,6 +54,15 @@ func TestSaveImagesFetchesInParallel(t *testing.T) {
 		want[i] = filepath.Join(dir, fmt.Sprintf("t1_%d.png", i))
 	}
 	assert.Equal(t, want, paths, "paths in the order of task.Images")
+}
+
+// raiseMax sets m to n if n is larger, atomically.
+func raiseMax(m *atomic.Int32, n int32) {
+	for old := m.Load(); n > old; old = m.Load() {
+		if m.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // TestSaveImagesStopsTheOthersOnError: one failing image ends the call with
