@@ -191,8 +191,11 @@ func learnTable(t *testing.T) []schedcsv.Row {
 // TestPollScheduleLearns computes the table, keeps docs/data/poll-learning.csv
 // current (-update rewrites it) and asserts the goals at every length.
 func TestPollScheduleLearns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("thousands of simulated tasks")
+	if testing.Short() || raceEnabled {
+		// Thousands of simulated tasks on one goroutine: nothing for the
+		// race detector, which makes them take minutes. CI runs it in its
+		// coverage step, without -race.
+		t.Skip("a long single-goroutine simulation; run without -race or -short")
 	}
 	rows := learnTable(t)
 	logScheduleTable(t, rows)
