@@ -282,7 +282,7 @@ func classifyStatus(ac apiCall, resp *http.Response, now time.Time) outcome {
 func classifyRead(parent context.Context, ac apiCall, err error) outcome {
 	var final finalError
 	if errors.As(err, &final) {
-		return outcome{err: final.err, sent: true}
+		return outcome{err: attemptErr(parent, ac, "", final.err), sent: true}
 	}
 	o := outcome{err: attemptErr(parent, ac, "reading response: ", err), sent: true, answered: true, reason: "response body"}
 	// A body too large to read will not shrink on a retry.
