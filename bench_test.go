@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"image"
 	"image/png"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +25,29 @@ import (
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
 )
+
+// reverseImpls runs each benchmark's implementations in the reverse order.
+// tools/bench-rounds.sh -R passes it on every other round, so that no
+// implementation always runs first in a fresh process (and pays for its
+// warming up) or last.
+var reverseImpls = flag.Bool("reverse", false, "run each benchmark's implementations in reverse order (tools/bench-rounds.sh -R alternates it)")
+
+// impl is one implementation of a side-by-side benchmark.
+type impl struct {
+	name string
+	run  func(b *testing.B)
+}
+
+// runImpls runs impls as sub-benchmarks, in order or, with -reverse, in
+// reverse order.
+func runImpls(b *testing.B, impls []impl) {
+	if *reverseImpls {
+		slices.Reverse(impls)
+	}
+	for _, im := range impls {
+		b.Run(im.name, im.run)
+	}
+}
 
 const benchTaskJSON = `{"task_info":{"id":"8e1e315e-b50d-4334-a231-be7d19a372f4","status":"pending","created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z"}}`
 
@@ -154,7 +179,7 @@ func BenchmarkSubmit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run("impl=sdk/images="+bc.name, func(b *testing.B) {
+		impls := []impl{{"impl=sdk/images=" + bc.name, func(b *testing.B) {
 			req := &qwenedit.EditRequest{Prompt: "Turn the sky purple"}
 			for _, img := range bc.images {
 				req.Images = append(req.Images, qwenedit.ImageBytes(img))
@@ -170,16 +195,15 @@ func BenchmarkSubmit(b *testing.B) {
 			for b.Loop() {
 				submit()
 			}
-		})
-		b.Run("impl=floor/images="+bc.name, func(b *testing.B) {
+		}}, {"impl=floor/images=" + bc.name, func(b *testing.B) {
 			b.SetBytes(total)
 			b.ReportAllocs()
 			warmUp(func() { postAndDecode(b, floor, url, body) })
 			for b.Loop() {
 				postAndDecode(b, floor, url, body)
 			}
-		})
-		benchMachineLimits(b, bc, len(body))
+		}}}
+		runImpls(b, append(impls, machineLimits(bc, len(body))...))
 	}
 }
 
@@ -201,31 +225,28 @@ func benchTransport() *http.Transport {
 	return t
 }
 
-// benchMachineLimits runs the impl=limit-* cases for one image set whose
-// encoded body is n bytes.
-func benchMachineLimits(b *testing.B, bc benchCase, n int) {
+// machineLimits are the impl=limit-* cases for one image set whose encoded
+// body is n bytes.
+func machineLimits(bc benchCase, n int) []impl {
 	var raw []byte
 	for _, img := range bc.images {
 		raw = append(raw, img...)
 	}
 	dst := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
-	b.Run("impl=limit-base64-std/images="+bc.name, func(b *testing.B) {
+	src, out := make([]byte, n), make([]byte, n)
+	return []impl{{"impl=limit-base64-std/images=" + bc.name, func(b *testing.B) {
 		for b.Loop() {
 			base64.StdEncoding.Encode(dst, raw)
 		}
-	})
-	b.Run("impl=limit-base64-simd/images="+bc.name, func(b *testing.B) {
+	}}, {"impl=limit-base64-simd/images=" + bc.name, func(b *testing.B) {
 		for b.Loop() {
 			simdbase64.StdEncoding.Encode(dst, raw)
 		}
-	})
-	src, out := make([]byte, n), make([]byte, n)
-	b.Run("impl=limit-memcpy/images="+bc.name, func(b *testing.B) {
+	}}, {"impl=limit-memcpy/images=" + bc.name, func(b *testing.B) {
 		for b.Loop() {
 			copy(out, src)
 		}
-	})
-	b.Run("impl=limit-tcp/images="+bc.name, func(b *testing.B) {
+	}}, {"impl=limit-tcp/images=" + bc.name, func(b *testing.B) {
 		conn := loopbackSink(b, n)
 		chunk := make([]byte, 32<<10)
 		ack := make([]byte, 1)
@@ -239,7 +260,7 @@ func benchMachineLimits(b *testing.B, bc benchCase, n int) {
 				b.Fatal(err)
 			}
 		}
-	})
+	}}}
 }
 
 // loopbackSink is a loopback TCP connection to a server that reads n bytes
@@ -307,7 +328,7 @@ func BenchmarkGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("impl=sdk", func(b *testing.B) {
+	runImpls(b, []impl{{"impl=sdk", func(b *testing.B) {
 		b.ReportAllocs()
 		get := func() {
 			if _, err := client.Get(context.Background(), "8e1e315e-b50d-4334-a231-be7d19a372f4"); err != nil {
@@ -318,8 +339,7 @@ func BenchmarkGet(b *testing.B) {
 		for b.Loop() {
 			get()
 		}
-	})
-	b.Run("impl=bare", func(b *testing.B) {
+	}}, {"impl=bare", func(b *testing.B) {
 		url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation/8e1e315e-b50d-4334-a231-be7d19a372f4"
 		hc := &http.Client{Transport: benchTransport()}
 		b.ReportAllocs()
@@ -346,5 +366,5 @@ func BenchmarkGet(b *testing.B) {
 		for b.Loop() {
 			get()
 		}
-	})
+	}}})
 }

@@ -6,29 +6,36 @@
 # the per-round ratios of every impl=X to impl=BASE (time, B/op, allocs/op
 # medians too).
 #
-# usage: tools/bench-rounds.sh [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX
-#   e.g., from the repository root: tools/bench-rounds.sh -r 15 -b floor . 'BenchmarkSubmit$'
+# With -R, every other round passes -reverse to the test binary, whose
+# side-by-side benchmarks then run their implementations in reverse order
+# (bench_test.go's runImpls), so that none always runs first in a fresh
+# process: the first one pays for the process warming up.
+#
+# usage: tools/bench-rounds.sh [-R] [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX
+#   e.g., from the repository root: tools/bench-rounds.sh -R -r 15 -b floor . 'BenchmarkSubmit$'
 set -euo pipefail
-rounds=15 base=floor benchtime=1s
-while getopts "r:b:t:" opt; do
+rounds=15 base=floor benchtime=1s alternate=false
+while getopts "Rr:b:t:" opt; do
   case $opt in
-    r) rounds=$OPTARG ;; b) base=$OPTARG ;; t) benchtime=$OPTARG ;;
-    *) echo "usage: $0 [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2 ;;
+    R) alternate=true ;; r) rounds=$OPTARG ;; b) base=$OPTARG ;; t) benchtime=$OPTARG ;;
+    *) echo "usage: $0 [-R] [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# -eq 2 ] || { echo "usage: $0 [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: $0 [-R] [-r ROUNDS] [-b BASE] [-t BENCHTIME] PKG REGEX" >&2; exit 2; }
 pkg=$1 regex=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go test -c -o "$work/bench.test" "$pkg"
 dir=$(go list -f '{{.Dir}}' "$pkg")
 for r in $(seq 1 "$rounds"); do
+  order=()
+  if $alternate && [ $((r % 2)) -eq 0 ]; then order=(-reverse); fi
   (cd "$dir" && "$work/bench.test" -test.run '^$' -test.bench "$regex" -test.benchmem \
-    -test.count 1 -test.benchtime "$benchtime") | sed -n "s/^\(Benchmark[^ \t]*\)-[0-9]*[ \t]/\1 /p" |
+    -test.count 1 -test.benchtime "$benchtime" "${order[@]}") | sed -n "s/^\(Benchmark[^ \t]*\)-[0-9]*[ \t]/\1 /p" |
     awk -v r="$r" '{print r, $0}' >> "$work/all.txt"
 done
-echo "# $rounds interleaved rounds of $regex in $pkg (go test -bench, -count 1 per round); base impl=$base"
+echo "# $rounds interleaved rounds of $regex in $pkg (go test -bench, -count 1 per round$($alternate && echo ', order reversed every other round')); base impl=$base"
 echo "# $(go version), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 printf "%-58s %-12s %12s %10s %9s   %s\n" case impl "median ns/op" B/op allocs "ratio to $base: median [min, max]"
 awk -v base="$base" '
