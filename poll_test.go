@@ -240,12 +240,12 @@ func TestWaitErrorCarriesTheTaskID(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.Contains(t, err.Error(), "task-1")
 
+	// The caller gives up while the task runs: once the poller has seen
+	// it "processing". (Cancelling inside the responder raced net/http,
+	// which may report the cancellation instead of the answer.)
 	ctx, cancel := context.WithCancel(context.Background())
-	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {
-		cancel() // the caller gives up while the task runs
-		return jsonResponder(200, runningJS)(r)
-	})
-	_, err = c.Edit(ctx, validRequest(t))
+	mt.RegisterResponder(http.MethodGet, taskURL, jsonResponder(200, runningJS))
+	_, err = c.Edit(ctx, validRequest(t), WithOnPoll(func(*Task) { cancel() }))
 	require.ErrorAs(t, err, &werr)
 	assert.Equal(t, "task-1", werr.TaskID)
 	assert.Equal(t, StatusProcessing, werr.LastStatus)
