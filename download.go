@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -172,7 +171,7 @@ func (c *Client) copyImage(w *countingWriter, resp *http.Response) (string, erro
 		return "", fmt.Errorf("%w: the answer %s (Content-Type %q)", ErrUnexpectedResponse, what, resp.Header.Get("Content-Type"))
 	}
 	body := io.MultiReader(bytes.NewReader(head[:n]), resp.Body)
-	copied, err := io.Copy(w, io.LimitReader(body, addSat64(limit, 1)))
+	copied, err := io.Copy(w, io.LimitReader(body, addSat(limit, 1)))
 	switch {
 	case copied > limit:
 		return "", finalError{fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)}
@@ -185,14 +184,6 @@ func (c *Client) copyImage(w *countingWriter, resp *http.Response) (string, erro
 		return "", fmt.Errorf("got %d of %d bytes: %w", copied, resp.ContentLength, io.ErrUnexpectedEOF)
 	}
 	return format.MIME(), nil
-}
-
-// addSat64 is a+b for non-negative sizes, saturating instead of overflowing.
-func addSat64(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }
 
 // redactURL is u without credentials, query and fragment; a removed query

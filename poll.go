@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -177,29 +176,6 @@ func retryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// get is Get for the poller and for Get itself. once turns off the call's
-// own retries: the poller has its own schedule, and two layers would
-// multiply requests. An answer about another task than the one asked for
-// is never taken for it.
-func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, error) {
-	path, err := c.taskPath(taskID)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
-	if err != nil {
-		return nil, err
-	}
-	t, err := decodeTask(resp.body)
-	if err != nil {
-		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
-	}
-	if want := strings.TrimSpace(taskID); t.ID != want {
-		return nil, fmt.Errorf("qwenedit: GET %s: %w: the answer is about task %q, not %q", path, ErrUnexpectedResponse, t.ID, want)
-	}
-	return t, nil
-}
-
 // wait polls taskID until it finishes. submitted is when this Client
 // created the task (zero when it did not: the first poll is then at once,
 // which also resumes a wait cut short); pollNow polls at once anyway.
@@ -210,12 +186,12 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, submitt
 	if pc.maxWait > 0 {
 		deadline = st.start.Add(pc.maxWait)
 	}
-	sched := c.newSchedule(pc)
+	// Learning cannot place a task of unknown age in its window; such a
+	// wait counts from its own start.
+	sched := c.newSchedule(pc, !submitted.IsZero())
 	origin, delay := submitted, time.Duration(0)
 	if submitted.IsZero() {
-		// The schedule counts from the start of this wait, and learning
-		// cannot place a task of unknown age in its window.
-		origin, sched.learned = st.start, false
+		origin = st.start
 	} else if !pollNow {
 		delay = sched.first(st.start.Sub(submitted))
 	}

@@ -142,10 +142,10 @@ func (c *Client) nextDelay(ctx context.Context, n int, o outcome) (time.Duration
 	return delay, ""
 }
 
-// addSat is a+b for non-negative durations, saturating at the largest
-// Duration instead of overflowing: a setting that means "no limit" (say,
-// math.MaxInt64) plus anything is still no limit.
-func addSat(a, b time.Duration) time.Duration {
+// addSat is a+b for non-negative durations or sizes, saturating at the
+// largest value instead of overflowing: a setting that means "no limit"
+// (say, math.MaxInt64) plus anything is still no limit.
+func addSat[T ~int64](a, b T) T {
 	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}

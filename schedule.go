@@ -110,9 +110,11 @@ type schedule struct {
 	interval time.Duration // the default schedule's next interval
 }
 
-func (c *Client) newSchedule(pc pollConfig) *schedule {
+// newSchedule plans one wait; learn is false for a task whose age is not
+// known, and an explicit poll interval turns learning off too.
+func (c *Client) newSchedule(pc pollConfig, learn bool) *schedule {
 	s := &schedule{pc: pc, jitter: c.cfg.jitter, interval: pc.minInterval}
-	if !pc.custom {
+	if learn && !pc.custom {
 		s.lo, s.hi, s.learned = c.tasks.window()
 	}
 	return s

@@ -59,14 +59,17 @@ func (ac apiCall) target(c *Client) string {
 	return c.origin + ac.path
 }
 
-// name is how errors and logs name the call: method and path, never a
-// result URL's query (its signature).
-func (ac apiCall) name() string {
+// shownPath is the path errors and logs show: the API path, or a result
+// URL without its query (its signature).
+func (ac apiCall) shownPath() string {
 	if ac.url != nil {
-		return ac.method + " " + redactURL(ac.url)
+		return redactURL(ac.url)
 	}
-	return ac.method + " " + ac.path
+	return ac.path
 }
+
+// name is how errors name the call: method and shown path.
+func (ac apiCall) name() string { return ac.method + " " + ac.shownPath() }
 
 // apiResponse is a fully read 2xx JSON answer.
 type apiResponse struct {
@@ -96,7 +99,7 @@ func (c *Client) send(ctx context.Context, ac apiCall) error {
 		maxRetries = 0
 	}
 	timeout := c.attemptTimeout(ac)
-	return c.withRetries(ctx, event{method: ac.method, path: ac.name()[len(ac.method)+1:]}, maxRetries, func(n int) outcome {
+	return c.withRetries(ctx, event{method: ac.method, path: ac.shownPath()}, maxRetries, func(n int) outcome {
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		return c.attempt(actx, ctx, ac, n)
@@ -144,7 +147,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	}
 	defer resp.Body.Close()
 	if c.logs(actx, slog.LevelDebug) {
-		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.name()[len(ac.method)+1:], n + 1}.attrs(
+		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.shownPath(), n + 1}.attrs(
 			slog.Int("status", resp.StatusCode),
 			slog.Duration("elapsed", time.Since(start)),
 			slog.String("traceparent", resp.Header.Get("Traceparent")),
@@ -273,7 +276,7 @@ func classifyTransport(parent context.Context, ac apiCall, err error, trace *sen
 
 // classifyStatus turns a non-2xx answer into an *APIError.
 func classifyStatus(ac apiCall, resp *http.Response, now time.Time) outcome {
-	apiErr := newAPIError(ac.method, ac.name()[len(ac.method)+1:], resp, now)
+	apiErr := newAPIError(ac.method, ac.shownPath(), resp, now)
 	return outcome{err: apiErr, status: resp.StatusCode, sent: true, retryAfter: apiErr.RetryAfter,
 		reason: fmt.Sprintf("status %d", resp.StatusCode)}
 }

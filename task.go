@@ -186,6 +186,29 @@ func (c *Client) Get(ctx context.Context, taskID string) (*Task, error) {
 	return c.get(ctx, taskID, false)
 }
 
+// get is Get for the poller and for Get itself. once turns off the call's
+// own retries: the poller has its own schedule, and two layers would
+// multiply requests. An answer about another task than the one asked for
+// is never taken for it.
+func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, error) {
+	path, err := c.taskPath(taskID)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTask(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
+	}
+	if want := strings.TrimSpace(taskID); t.ID != want {
+		return nil, fmt.Errorf("qwenedit: GET %s: %w: the answer is about task %q, not %q", path, ErrUnexpectedResponse, t.ID, want)
+	}
+	return t, nil
+}
+
 // taskPath is the submit path plus the escaped ID; an ID that could change
 // the path's meaning is refused before any request.
 func (c *Client) taskPath(taskID string) (string, error) {
