@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,16 +131,18 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 		// context error, never "a task may exist".
 		return outcome{err: fmt.Errorf("qwenedit: %s: %w", ac.name(), err)}
 	}
-	req, unread, err := c.newRequest(actx, ac)
-	if err != nil {
-		return outcome{err: err}
-	}
-	trace := &sendTrace{unread: unread}
+	trace := &sendTrace{}
+	rctx := actx
 	if ac.method == http.MethodPost {
 		// Only a submit needs to know how far the request got: the events
 		// of the connection, and how much of the body net/http took.
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace.hooks()))
+		rctx = httptrace.WithClientTrace(actx, trace.hooks())
 	}
+	req, unread, err := c.newRequest(rctx, ac)
+	if err != nil {
+		return outcome{err: err}
+	}
+	trace.unread = unread
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -175,6 +178,9 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request,
 	}
 	req, err = http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
 	if err != nil {
+		if rc, ok := body.(io.Closer); ok {
+			_ = rc.Close() // nothing was read from it: it opened nothing yet
+		}
 		return nil, nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
@@ -225,10 +231,18 @@ func (c *Client) requestBody(ac apiCall) (io.Reader, func() int64, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
+	if ac.body.Len() >= minReadAheadBody && runtime.GOMAXPROCS(0) > 1 {
+		rc = streambody.ReadAhead(rc)
+	}
 	cb := &countingBody{ReadCloser: rc}
 	size := ac.body.Len()
 	return cb, func() int64 { return size - cb.n.Load() }, nil
 }
+
+// minReadAheadBody is the smallest body encoded ahead of the socket on a
+// core of its own (streambody.ReadAhead): below it, starting a goroutine
+// and handing blocks over costs more than the overlap saves.
+const minReadAheadBody = 1 << 20
 
 // expectContinue reports whether a request should ask the server to
 // approve its body first ("Expect: 100-continue"). Bodies over a MiB do, so that

@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// defaultHTTPClient bounds every phase that can hang (dial, TLS, waiting for
-// response headers) but sets no overall Client.Timeout: a 40 MB upload or a
-// large download may take long, and contexts plus per-attempt timeouts bound it.
+// defaultHTTPClient bounds the phases that can hang before a request goes
+// out (dial, TLS) but sets no overall Client.Timeout and no
+// ResponseHeaderTimeout: a 40 MB upload or a large download may take long,
+// and the per-attempt timeout (WithAttemptTimeout) already bounds the wait
+// for an answer, without a second timer per request.
 func defaultHTTPClient() *http.Client {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
@@ -21,7 +23,6 @@ func defaultHTTPClient() *http.Client {
 	}
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 2 * time.Minute
 	t.ExpectContinueTimeout = time.Second
 	t.IdleConnTimeout = 90 * time.Second
 	// Many concurrent polls go to one host; the default of 2 idle conns per
