@@ -303,6 +303,11 @@ func TestAttemptTimeoutIsNamed(t *testing.T) {
 	_, err := c.Get(context.Background(), "task-1")
 	assert.ErrorIs(t, err, ErrAttemptTimeout)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	// A caller's deadline later than the attempt timeout leaves it in force.
+	later, cancelLater := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelLater()
+	_, err = c.Get(later, "task-1")
+	assert.ErrorIs(t, err, ErrAttemptTimeout)
 
 	c, mt, _ = mockClient(t, WithMaxRetries(0))
 	mt.RegisterResponder(http.MethodGet, taskURL, func(r *http.Request) (*http.Response, error) {

@@ -99,8 +99,11 @@ func timestamp(v []byte) time.Time {
 // taskError reads task_info.error (or the error beside task_info): an
 // object, or a non-blank string as the detail; anything else is no error.
 func taskError(v []byte) *TaskError {
+	if k := jsonKind(v); k != '{' && k != '"' {
+		return nil // the common case, a task without error: nothing to allocate
+	}
 	e := readError(v, 0)
-	if k := jsonKind(v); k != '{' && (k != '"' || e.Detail == "") {
+	if jsonKind(v) == '"' && e.Detail == "" {
 		return nil
 	}
 	return &e

@@ -223,10 +223,9 @@ func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldErr
 	}
 	prepared := make([]preparedImage, min(n, maxImagesChecked))
 	for i, img := range r.Images[:len(prepared)] {
-		field := fmt.Sprintf("images[%d]", i)
 		p, err := img.prepare(checkPixels)
 		if err != nil {
-			problems = append(problems, FieldError{Field: field, Message: err.Error(), Err: err})
+			problems = append(problems, FieldError{Field: fmt.Sprintf("images[%d]", i), Message: err.Error(), Err: err})
 			continue
 		}
 		prepared[i] = p

@@ -101,6 +101,11 @@ func (c *Client) send(ctx context.Context, ac apiCall) error {
 	}
 	timeout := c.attemptTimeout(ac)
 	return c.withRetries(ctx, event{method: ac.method, path: ac.shownPath()}, maxRetries, func(n int) outcome {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= timeout {
+			// The caller's deadline comes first: a timer of our own
+			// could never fire.
+			return c.attempt(ctx, ctx, ac, n)
+		}
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		return c.attempt(actx, ctx, ac, n)

@@ -100,21 +100,23 @@ func New(fields []byte, parts []Part) (*Body, error) {
 		return nil, errors.New("streambody: fields must be a JSON object")
 	}
 	inner := bytes.TrimSpace(obj[1 : len(obj)-1])
-	b := &Body{}
-	head := append([]byte("{"), inner...)
+	// A literal, a source, a literal, ...: 2 segments per part, plus one.
+	b := &Body{segments: make([]segment, 0, 2*len(parts)+1)}
+	lit(b, "{")
+	lit(b, inner)
 	if len(inner) > 0 {
-		head = append(head, ',')
+		lit(b, ",")
 	}
-	b.lit(append(head, `"images":[`...))
+	lit(b, `"images":[`)
 	for i, p := range parts {
 		if i > 0 {
-			b.lit([]byte(","))
+			lit(b, ",")
 		}
 		if err := b.part(i, p); err != nil {
 			return nil, err
 		}
 	}
-	b.lit([]byte("]}"))
+	lit(b, "]}")
 	return b, nil
 }
 
@@ -123,7 +125,7 @@ func (b *Body) part(i int, p Part) error {
 	case (p.URL == "") == (p.Inline == nil):
 		return fmt.Errorf("streambody: part %d: exactly one of URL and Inline must be set", i)
 	case p.Inline == nil:
-		b.lit(jsonString(p.URL))
+		lit(b, jsonString(p.URL))
 		return nil
 	case p.Inline.Size < 0 || (p.Inline.Open == nil && p.Inline.Data == nil):
 		return fmt.Errorf("streambody: part %d: negative size, or neither Data nor Open", i)
@@ -132,25 +134,28 @@ func (b *Body) part(i int, p Part) error {
 	case !safeMediaType(p.Inline.MediaType):
 		return fmt.Errorf("streambody: part %d: unsafe media type %q", i, p.Inline.MediaType)
 	}
-	b.lit([]byte(`"data:` + p.Inline.MediaType + `;base64,`))
+	lit(b, `"data:`)
+	lit(b, p.Inline.MediaType)
+	lit(b, `;base64,`)
 	b.segments = append(b.segments, segment{src: p.Inline, part: i})
 	if p.Inline.Data == nil {
 		// Small images need no 48 KiB buffers; keep the chunk a multiple of 3.
 		b.chunk = max(b.chunk, int(min(int64(rawChunk), (p.Inline.Size+2)/3*3)))
 	}
 	b.length += (p.Inline.Size + 2) / 3 * 4
-	b.lit([]byte(`"`))
+	lit(b, `"`)
 	return nil
 }
 
-// lit appends literal bytes, merging with a preceding literal.
-func (b *Body) lit(p []byte) {
+// lit appends literal bytes, merging with a preceding literal. Each
+// literal is a slice of its own, never one of the caller's.
+func lit[T string | []byte](b *Body, p T) {
 	b.length += int64(len(p))
 	if n := len(b.segments); n > 0 && b.segments[n-1].src == nil {
 		b.segments[n-1].lit = append(b.segments[n-1].lit, p...)
 		return
 	}
-	b.segments = append(b.segments, segment{lit: append([]byte(nil), p...)})
+	b.segments = append(b.segments, segment{lit: append(make([]byte, 0, 64), p...)})
 }
 
 // jsonString encodes s as encoding/json would, minus the HTML escaping.
