@@ -155,7 +155,7 @@ func lit[T string | []byte](b *Body, p T) {
 		b.segments[n-1].lit = append(b.segments[n-1].lit, p...)
 		return
 	}
-	b.segments = append(b.segments, segment{lit: append(make([]byte, 0, 64), p...)})
+	b.segments = append(b.segments, segment{lit: append(make([]byte, 0, max(len(p), 128)), p...)})
 }
 
 // jsonString encodes s as encoding/json would, minus the HTML escaping.
@@ -168,13 +168,13 @@ func jsonString(s string) []byte {
 }
 
 func safeMediaType(mt string) bool {
-	if mt == "" {
-		return false
+	for i := range len(mt) {
+		c := mt[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".+/-", c) >= 0) {
+			return false
+		}
 	}
-	return strings.IndexFunc(mt, func(r rune) bool {
-		allowed := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".+/-", r)
-		return !allowed
-	}) < 0
+	return mt != ""
 }
 
 // Len is the exact number of bytes every Open yields.

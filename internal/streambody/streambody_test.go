@@ -184,6 +184,9 @@ func TestNewRejectsBadInput(t *testing.T) {
 		"no open":        {`{}`, []Part{{Inline: &Source{MediaType: "image/png"}}}},
 		"unsafe mime":    {`{}`, []Part{{Inline: &Source{MediaType: `image/png"`, Open: ok.Open}}}},
 		"empty mime":     {`{}`, []Part{{Inline: &Source{Open: ok.Open}}}},
+		"mime with ;":    {`{}`, []Part{{Inline: &Source{MediaType: "image/png;x=1", Open: ok.Open}}}},
+		"non-ASCII mime": {`{}`, []Part{{Inline: &Source{MediaType: "image/pñg", Open: ok.Open}}}},
+		"mime with \\":   {`{}`, []Part{{Inline: &Source{MediaType: `image\png`, Open: ok.Open}}}},
 		"data too short": {`{}`, []Part{{Inline: &Source{MediaType: "image/png", Size: 4, Data: []byte("abc")}}}},
 	}
 	for name, tc := range cases {
