@@ -3,7 +3,7 @@
 # OLDREV and in the work tree, then runs them in turn ROUNDS times with
 # -count 1, and prints, for each benchmark both have, the median and range
 # of the per-round ratios new/old (time, and the medians of B/op and
-# allocs/op). Sub-benchmark names are compared as they are, except that
+# allocs/op); the two run in alternating order. Sub-benchmark names are compared as they are, except that
 # impl=streaming (the SDK's old name) is read as impl=sdk.
 #
 # usage: tools/bench-compare.sh [-r ROUNDS] [-t BENCHTIME] OLDREV PKG REGEX
@@ -31,8 +31,15 @@ run() { # which dir binary
     sed -n "s/^\(Benchmark[^ \t]*\)-[0-9]*[ \t]/\1 /p" | sed 's/impl=streaming/impl=sdk/' | awk -v r="$r" -v w="$1" '{print w, r, $0}'
 }
 for r in $(seq 1 "$rounds"); do
-  run old "$olddir" "$work/old.test" >> "$work/all.txt"
-  run new "$newdir" "$work/new.test" >> "$work/all.txt"
+  # Old first in odd rounds, new first in even ones: neither always pays
+  # for running first.
+  if [ $((r % 2)) -eq 1 ]; then
+    run old "$olddir" "$work/old.test" >> "$work/all.txt"
+    run new "$newdir" "$work/new.test" >> "$work/all.txt"
+  else
+    run new "$newdir" "$work/new.test" >> "$work/all.txt"
+    run old "$olddir" "$work/old.test" >> "$work/all.txt"
+  fi
 done
 echo "# $rounds interleaved rounds, $oldrev against the work tree, of $regex in $pkg"
 echo "# $(go version), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
