@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"slices"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
