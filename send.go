@@ -236,7 +236,7 @@ func (c *Client) requestBody(ac apiCall) (io.Reader, func() int64, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
-	if ac.body.Len() >= minReadAheadBody && runtime.GOMAXPROCS(0) > 1 {
+	if ac.body.Len() >= minReadAheadBody && runtime.GOMAXPROCS(0) > 1 && !c.cfg.noReadAhead {
 		rc = streambody.ReadAhead(rc)
 	}
 	cb := &countingBody{ReadCloser: rc}
