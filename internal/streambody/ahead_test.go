@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -174,31 +173,7 @@ func TestReadAheadConcurrentReadAndClose(t *testing.T) {
 	for i := range 200 {
 		inner, err := body.Open()
 		require.NoError(t, err)
-		rc := ReadAhead(inner)
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 1+i%7*4096)
-			for {
-				if _, err := rc.Read(buf); err != nil {
-					if !errors.Is(err, io.EOF) {
-						assert.ErrorIs(t, err, ErrClosed)
-					}
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for range i % 17 {
-				runtime.Gosched()
-			}
-			assert.NoError(t, rc.Close())
-		}()
-		wg.Wait()
-		_, err = rc.Read(make([]byte, 10))
-		assert.ErrorIs(t, err, ErrClosed, "every Read after Close fails")
+		readWhileClosing(t, ReadAhead(inner), 1+i%7*4096, i%17)
 	}
 	for i, s := range srcs {
 		assert.Equal(t, s.opens.Load(), s.closes.Load(), "source %d: every source opened is closed", i)

@@ -331,35 +331,43 @@ func TestConcurrentReadAndClose(t *testing.T) {
 	for i := range 300 {
 		rc, err := body.Open()
 		require.NoError(t, err)
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 1+i%7*4096)
-			for {
-				if _, err := rc.Read(buf); err != nil {
-					if !errors.Is(err, io.EOF) {
-						assert.ErrorIs(t, err, ErrClosed)
-					}
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for range i % 13 {
-				runtime.Gosched()
-			}
-			assert.NoError(t, rc.Close())
-		}()
-		wg.Wait()
-		n, err := rc.Read(make([]byte, 10))
-		assert.Zero(t, n)
-		assert.ErrorIs(t, err, ErrClosed, "every Read after Close fails")
+		readWhileClosing(t, rc, 1+i%7*4096, i%13)
 	}
 	for i, s := range srcs {
 		assert.Equal(t, s.opens.Load(), s.closes.Load(), "source %d: every source opened is closed", i)
 	}
+}
+
+// readWhileClosing reads rc with a buffer of bufSize in one goroutine
+// while another closes it after yielding yields times, then checks that
+// the reader ended cleanly and that every Read after Close fails.
+func readWhileClosing(t *testing.T, rc io.ReadCloser, bufSize, yields int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, bufSize)
+		for {
+			if _, err := rc.Read(buf); err != nil {
+				if !errors.Is(err, io.EOF) {
+					assert.ErrorIs(t, err, ErrClosed)
+				}
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range yields {
+			runtime.Gosched()
+		}
+		assert.NoError(t, rc.Close())
+	}()
+	wg.Wait()
+	n, err := rc.Read(make([]byte, 10))
+	assert.Zero(t, n)
+	assert.ErrorIs(t, err, ErrClosed, "every Read after Close fails")
 }
 
 func TestReadAfterCloseOpensNothing(t *testing.T) {
