@@ -169,12 +169,17 @@ func jsonString(s string) []byte {
 
 func safeMediaType(mt string) bool {
 	for i := range len(mt) {
-		c := mt[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".+/-", c) >= 0) {
+		if !mediaTypeByte(mt[i]) {
 			return false
 		}
 	}
 	return mt != ""
+}
+
+// mediaTypeByte reports a byte allowed in a media type inside the body:
+// letters, digits and ".+/-".
+func mediaTypeByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".+/-", c) >= 0
 }
 
 // Len is the exact number of bytes every Open yields.
