@@ -107,11 +107,11 @@ func BenchmarkSubmitLayers(b *testing.B) {
 		{"impl=timeout", func() { post(layers{headers: true, timeout: true}) }},
 		{"impl=trace", func() { post(layers{headers: true, timeout: true, trace: true}) }},
 		{"impl=call", func() {
-			resp, err := c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+			answer, err := c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := decodeTask(resp.body); err != nil {
+			if _, err := decodeTask(answer); err != nil {
 				b.Fatal(err)
 			}
 		}},

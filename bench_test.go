@@ -72,6 +72,15 @@ type benchCase struct {
 	images [][]byte
 }
 
+// size is the raw bytes of the case's images.
+func (bc benchCase) size() int64 {
+	var n int64
+	for _, img := range bc.images {
+		n += int64(len(img))
+	}
+	return n
+}
+
 // benchCases are small images (one and three of 2 KiB), medium ones (one
 // and three of about 60 KiB, the 15–100 KiB range of a web photo) and three
 // images of almost 10 MB each (9,987,233 bytes, just under MaxImageBytes;
@@ -178,10 +187,7 @@ func BenchmarkSubmit(b *testing.B) {
 	floor := &http.Client{Transport: benchTransport()}
 	url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	for _, bc := range benchCases(b) {
-		var total int64
-		for _, img := range bc.images {
-			total += int64(len(img))
-		}
+		total := bc.size()
 		body, err := naiveBody(bc.images)
 		if err != nil {
 			b.Fatal(err)
@@ -207,12 +213,10 @@ func BenchmarkSubmit(b *testing.B) {
 func sdkSubmit(name string, client *qwenedit.Client, bc benchCase) impl {
 	return impl{name, func(b *testing.B) {
 		req := &qwenedit.EditRequest{Prompt: "Turn the sky purple"}
-		var total int64
 		for _, img := range bc.images {
 			req.Images = append(req.Images, qwenedit.ImageBytes(img))
-			total += int64(len(img))
 		}
-		b.SetBytes(total)
+		b.SetBytes(bc.size())
 		b.ReportAllocs()
 		submit := func() {
 			if _, err := client.Submit(context.Background(), req); err != nil {
@@ -322,10 +326,7 @@ func BenchmarkSubmitNaive(b *testing.B) {
 	hc := &http.Client{Transport: benchTransport()}
 	url := srv.URL + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	for _, bc := range benchCases(b) {
-		var total int64
-		for _, img := range bc.images {
-			total += int64(len(img))
-		}
+		total := bc.size()
 		b.Run("impl=naive/images="+bc.name, func(b *testing.B) {
 			b.SetBytes(total)
 			b.ReportAllocs()

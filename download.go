@@ -82,7 +82,7 @@ func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path
 			os.Remove(tmp.Name())
 		}
 	}()
-	_, ctype, err := c.download(ctx, resultURL, tmp)
+	_, format, err := c.download(ctx, resultURL, tmp)
 	if err != nil {
 		return "", err
 	}
@@ -94,7 +94,7 @@ func (c *Client) saveOne(ctx context.Context, resultURL, dir, stem string) (path
 	if err = tmp.Close(); err != nil {
 		return "", err
 	}
-	path = filepath.Join(dir, stem+extensionFor(ctype))
+	path = filepath.Join(dir, stem+extensionFor(format))
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return "", err
 	}
@@ -117,8 +117,9 @@ func createPart(dir, stem string) (*os.File, error) {
 	return nil, err
 }
 
-// download does the work of Download and also returns the content type.
-func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (int64, string, error) {
+// download does the work of Download and also returns the image's format,
+// sniffed from its bytes.
+func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (int64, imageinfo.Format, error) {
 	if err := c.ready(); err != nil {
 		return 0, "", err
 	}
@@ -127,10 +128,10 @@ func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (i
 		return 0, "", fmt.Errorf("qwenedit: download: %q is not an http(s) URL", redactURLString(resultURL))
 	}
 	cw := &countingWriter{w: w}
-	var ctype string
+	var format imageinfo.Format
 	err = c.send(ctx, apiCall{method: http.MethodGet, url: u, read: func(resp *http.Response) error {
 		var err error
-		ctype, err = c.copyImage(cw, resp)
+		format, err = c.copyImage(cw, resp)
 		if err != nil && (cw.n > 0 || cw.err != nil) {
 			// Bytes already went to w, or w itself failed: a retry would
 			// duplicate them or fail the same way.
@@ -145,14 +146,14 @@ func (c *Client) download(ctx context.Context, resultURL string, w io.Writer) (i
 		}
 		return cw.n, "", err
 	}
-	return cw.n, ctype, nil
+	return cw.n, format, nil
 }
 
 // copyImage checks that a 2xx answer is an image within the download cap
 // and copies it to w. An answer that is empty or does not sniff as an image
 // (an error page served as image/png, say) is an error whatever its
 // Content-Type, and nothing is written for it.
-func (c *Client) copyImage(w *countingWriter, resp *http.Response) (string, error) {
+func (c *Client) copyImage(w *countingWriter, resp *http.Response) (imageinfo.Format, error) {
 	limit := c.cfg.maxDownload
 	if resp.ContentLength > limit {
 		return "", finalError{fmt.Errorf("%w: %d bytes, the cap is %d", ErrResponseTooLarge, resp.ContentLength, limit)}
@@ -183,7 +184,7 @@ func (c *Client) copyImage(w *countingWriter, resp *http.Response) (string, erro
 	case resp.ContentLength >= 0 && copied != resp.ContentLength:
 		return "", fmt.Errorf("got %d of %d bytes: %w", copied, resp.ContentLength, io.ErrUnexpectedEOF)
 	}
-	return format.MIME(), nil
+	return format, nil
 }
 
 // redactURL is u without credentials, query and fragment; a removed query
@@ -210,22 +211,12 @@ func redactURLString(raw string) string {
 	return raw
 }
 
-func extensionFor(mediaType string) string {
-	switch mediaType {
-	case "image/jpeg":
+// extensionFor is the file extension of a saved image of format f.
+func extensionFor(f imageinfo.Format) string {
+	if f == imageinfo.JPEG {
 		return ".jpg"
-	case "image/png":
-		return ".png"
-	case "image/webp":
-		return ".webp"
-	case "image/gif":
-		return ".gif"
-	case "image/bmp":
-		return ".bmp"
-	case "image/tiff":
-		return ".tiff"
 	}
-	return ".img"
+	return "." + string(f)
 }
 
 // safeFileName keeps an ID usable as a file name on every OS.

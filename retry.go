@@ -46,7 +46,6 @@ type outcome struct {
 	status     int           // HTTP status of a non-2xx answer, else 0
 	network    bool          // a network or body-read failure that may pass
 	sent       bool          // the request may have reached the server in full
-	answered   bool          // a 2xx answer arrived but could not be read
 	retryAfter time.Duration // the server's requested wait, 0 if none
 	reason     string        // short cause for the log: "status 503", "network", ...
 }

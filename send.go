@@ -47,8 +47,8 @@ type apiCall struct {
 	// once turns the call's own retries off: the poller retries by its
 	// own schedule, and two layers would multiply the requests.
 	once bool
-	// read consumes a 2xx answer; nil reads a JSON answer of at most
-	// maxSuccessBody into apiResponse.body. Its error ends the attempt.
+	// read consumes a 2xx answer (call sets it to read a JSON body). Its
+	// error ends the attempt.
 	read func(resp *http.Response) error
 }
 
@@ -72,25 +72,18 @@ func (ac apiCall) shownPath() string {
 // name is how errors name the call: method and shown path.
 func (ac apiCall) name() string { return ac.method + " " + ac.shownPath() }
 
-// apiResponse is a fully read 2xx JSON answer.
-type apiResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// call runs ac with retries and returns the 2xx answer, read as JSON.
-func (c *Client) call(ctx context.Context, ac apiCall) (*apiResponse, error) {
-	resp := &apiResponse{}
-	ac.read = func(r *http.Response) error {
-		body, err := readLimited(r.Body, r.ContentLength, maxSuccessBody)
-		resp.status, resp.header, resp.body = r.StatusCode, r.Header, body
+// call runs ac with retries and returns the body of its 2xx answer, a JSON
+// body of at most maxSuccessBody bytes.
+func (c *Client) call(ctx context.Context, ac apiCall) ([]byte, error) {
+	var body []byte
+	ac.read = func(r *http.Response) (err error) {
+		body, err = readLimited(r.Body, r.ContentLength, maxSuccessBody)
 		return err
 	}
 	if err := c.send(ctx, ac); err != nil {
 		return nil, err
 	}
-	return resp, nil
+	return body, nil
 }
 
 // send runs ac, retrying as the policy allows; ac.read consumes the answer.
@@ -306,7 +299,7 @@ func classifyRead(parent context.Context, ac apiCall, err error) outcome {
 	if errors.As(err, &final) {
 		return outcome{err: attemptErr(parent, ac, "", final.err), sent: true}
 	}
-	o := outcome{err: attemptErr(parent, ac, "reading response: ", err), sent: true, answered: true, reason: "response body"}
+	o := outcome{err: attemptErr(parent, ac, "reading response: ", err), sent: true, reason: "response body"}
 	// A body too large to read will not shrink on a retry.
 	o.network = !errors.Is(err, ErrResponseTooLarge)
 	return o

@@ -143,11 +143,11 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.call(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+	answer, err := c.call(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTask(resp.body)
+	t, err := decodeTask(answer)
 	if err != nil {
 		// A 2xx means the task exists; without its ID the caller must look it up.
 		return nil, &AmbiguousSubmitError{Err: fmt.Errorf("qwenedit: POST %s: %w", c.submitPath, err)}
@@ -195,11 +195,11 @@ func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, erro
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
+	answer, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTask(resp.body)
+	t, err := decodeTask(answer)
 	if err != nil {
 		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
 	}

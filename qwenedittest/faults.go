@@ -256,14 +256,6 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt
 	if rt == routeSubmit {
 		okStatus = http.StatusAccepted
 	}
-	// The body that the truncating kinds cut in half.
-	status, body := okStatus, s.fabricatedTask(id)
-	if actual != nil {
-		status, body = actual.status, actual.body
-	}
-	if f.Status != 0 {
-		status = f.Status
-	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
@@ -287,6 +279,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt
 		}
 		s.hijackAndClose(w, false)
 	case FaultCloseMidBody, FaultStallBody:
+		// The answer these kinds cut in half: the real one, or a plausible task.
+		status, body := okStatus, s.fabricatedTask(id)
+		if actual != nil {
+			status, body = actual.status, actual.body
+		}
+		status = orDefault(f.Status, status)
 		hang := f.Kind == FaultStallBody
 		if isH2 {
 			h2w.partial(status, body, hang, s.closing)

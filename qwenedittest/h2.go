@@ -77,8 +77,7 @@ var (
 
 // h2conn is one HTTP/2 connection.
 type h2conn struct {
-	tc         *tls.Conn
-	raw        net.Conn // the TCP connection under tc
+	raw        net.Conn // the TCP connection under the TLS one
 	handler    http.Handler
 	baseCtx    context.Context
 	tlsState   tls.ConnectionState
@@ -142,7 +141,6 @@ type h2stream struct {
 // connection ends and every handler it started has returned.
 func (s *Server) serveH2(_ *http.Server, tc *tls.Conn, h http.Handler) {
 	c := &h2conn{
-		tc:             tc,
 		raw:            tc.NetConn(),
 		handler:        h,
 		baseCtx:        context.Background(),

@@ -149,7 +149,7 @@ func tint(i int) color.NRGBA {
 // its last input image: a nearest-neighbour resize of src to w×h with the
 // colours inverted (alpha kept) and, for i > 0, blended a quarter of the
 // way towards a colour that depends on i, so that the n results of a task
-// differ. It is exported so that tests can compute the expected image.
+// differ.
 func transform(src image.Image, w, h, i int) *image.NRGBA {
 	w, h = max(w, 0), max(h, 0)
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))

@@ -98,14 +98,17 @@ func findImages(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") ||
-			!slices.Contains(imageExts, strings.ToLower(filepath.Ext(name))) {
-			continue
+		if imageEntry(e, imageExts) {
+			files = append(files, e.Name())
 		}
-		files = append(files, name)
 	}
 	return files, nil // os.ReadDir sorts by name
+}
+
+// imageEntry reports a regular, visible file whose extension is in exts.
+func imageEntry(e fs.DirEntry, exts []string) bool {
+	name := e.Name()
+	return e.Type().IsRegular() && !strings.HasPrefix(name, ".") && slices.Contains(exts, strings.ToLower(filepath.Ext(name)))
 }
 
 // outputStems names each file's results: its name without the extension,
@@ -167,7 +170,7 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("read -out: %w", err)
 	}
 
-	back, err := c.connect("batch", qwenedit.DefaultModel, keyOrFake, &o.fake)
+	back, err := c.connect(qwenedit.DefaultModel, keyOrFake, &o.fake)
 	if err != nil {
 		return err
 	}
@@ -267,13 +270,12 @@ func existingResults(dir string) (map[string]string, error) {
 		return nil, err
 	}
 	taken := map[string]string{}
+	resultExts := append(slices.Clip(imageExts), ".img") // .img: a result saved under no known extension
 	for _, e := range entries {
-		name := e.Name()
-		ext := strings.ToLower(filepath.Ext(name))
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") ||
-			!slices.Contains(imageExts, ext) && ext != ".img" {
+		if !imageEntry(e, resultExts) {
 			continue
 		}
+		name := e.Name()
 		if info, err := e.Info(); err == nil && info.Size() > 0 {
 			taken[strings.ToLower(strings.TrimSuffix(name, filepath.Ext(name)))] = name
 		}

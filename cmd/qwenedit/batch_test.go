@@ -122,14 +122,6 @@ func assertFileHolds(t *testing.T, path string, want []byte) {
 	assert.Equal(t, want, got, path)
 }
 
-// writePNG writes picture(i) as a PNG file at path.
-func writePNG(t *testing.T, path string, i int) {
-	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, png.Encode(&buf, picture(i)))
-	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
-}
-
 // writeJournal replaces the journal in out with recs.
 func writeJournal(t *testing.T, out string, recs []record) {
 	t.Helper()
@@ -171,6 +163,15 @@ type steppedClock struct {
 
 func (c *steppedClock) Now() time.Time {
 	return c.base.Add(time.Duration(c.now.Add(c.step.Load())))
+}
+
+// minuteTasks is a fake whose tasks take a minute on a stepped clock: none
+// finishes until the test sets clock.step.
+func minuteTasks(t *testing.T) (*steppedClock, *qwenedittest.Server, env) {
+	t.Helper()
+	clock := &steppedClock{base: time.Now()}
+	srv, e := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	return clock, srv, e
 }
 
 func TestBatchEditsEveryImageInTheFolder(t *testing.T) {
@@ -259,8 +260,7 @@ func TestBatchJSON(t *testing.T) {
 
 func TestBatchInterruptedResumesWithoutPayingTwice(t *testing.T) {
 	t.Parallel()
-	clock := &steppedClock{base: time.Now()}
-	srv, e := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	clock, srv, e := minuteTasks(t)
 	in, out := t.TempDir(), t.TempDir()
 	images := []string{"a.png", "b.png", "c.png", "d.png", "e.png"}
 	writeImages(t, in, images...)
@@ -672,8 +672,7 @@ func TestBatchAFileInTheOutputIsNotReplacedByANewTask(t *testing.T) {
 
 func TestBatchAResultIsNotSavedOverAnotherFile(t *testing.T) {
 	t.Parallel()
-	clock := &steppedClock{base: time.Now()}
-	srv, e := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	clock, srv, e := minuteTasks(t)
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png")
 	args := []string{"-in", in, "-prompt", prompt, "-out", out}
@@ -746,7 +745,7 @@ func TestBatchAChangedFileIsANewFile(t *testing.T) {
 	require.NoError(t, err)
 
 	// a.png changes: its result is not skipped, nor replaced.
-	writePNG(t, filepath.Join(in, "a.png"), 5)
+	writePicture(t, in, "a.png", qwenedit.MinImageSide, qwenedit.MinImageSide, 40*5)
 	o := batchRun(context.Background(), e, args...)
 	assert.Equal(t, exitFailure, o.code)
 	assert.Equal(t, "1 of 2 images not done", o.errMsg())
@@ -770,15 +769,14 @@ func TestBatchAChangedFileIsANewFile(t *testing.T) {
 
 func TestBatchAChangedFileIsNotResumedFromItsOldTask(t *testing.T) {
 	t.Parallel()
-	clock := &steppedClock{base: time.Now()}
-	srv, e := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	clock, srv, e := minuteTasks(t)
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png")
 	args := []string{"-in", in, "-prompt", prompt, "-out", out}
 	assert.Equal(t, exitFailure, batchRun(context.Background(), e, append(args, "-max-wait", "50ms")...).code)
 	oldTask := srv.Tasks()[0].ID
 
-	writePNG(t, filepath.Join(in, "a.png"), 5)
+	writePicture(t, in, "a.png", qwenedit.MinImageSide, qwenedit.MinImageSide, 40*5)
 	clock.step.Store(int64(time.Minute))
 	o := batchRun(context.Background(), e, args...)
 	require.Equal(t, exitOK, o.code, o.stderr)
@@ -790,8 +788,7 @@ func TestBatchAChangedFileIsNotResumedFromItsOldTask(t *testing.T) {
 
 func TestBatchASecondRunOnTheSameOutputIsRefused(t *testing.T) {
 	t.Parallel()
-	clock := &steppedClock{base: time.Now()}
-	srv, e := fakeAPI(t, qwenedittest.WithTaskDuration(time.Minute), qwenedittest.WithClock(clock.Now))
+	clock, srv, e := minuteTasks(t)
 	in, out := t.TempDir(), t.TempDir()
 	writeImages(t, in, "a.png", "b.png", "c.png")
 	args := []string{"-in", in, "-prompt", prompt, "-out", out}

@@ -274,9 +274,7 @@ func (b *batch) waitFailed(jb job, out outcome, err error) outcome {
 }
 
 func (b *batch) saveFailed(ctx context.Context, jb job, out outcome, err error) outcome {
-	if inner := errors.Unwrap(err); inner != nil && strings.Contains(err.Error(), "SaveImages") {
-		err = inner // the SDK's "SaveImages: image i of task ..." counts from 0
-	}
+	err = saveCause(err)
 	out.state, out.err = failed, err
 	out.msg = "save task " + out.taskID + ": " + b.x.message(err)
 	out.next = "the next run downloads it again, without a new task"

@@ -59,7 +59,7 @@ func runDownload(ctx context.Context, c *cli, args []string) error {
 	if urls == 0 {
 		use = keyRequired
 	}
-	b, err := c.connect("download", model, use, nil)
+	b, err := c.connect(model, use, nil)
 	if err != nil {
 		return err
 	}
@@ -118,11 +118,7 @@ func (c *cli) downloadTask(ctx context.Context, client *qwenedit.Client, id stri
 		if task != nil {
 			res.Status = string(task.Status)
 		}
-		if c.json {
-			res.failed(f)
-			c.printJSON(res)
-		}
-		return f
+		return c.fail(res, f)
 	}
 	res.Status, res.Images = string(task.Status), task.Images
 	return c.save(ctx, client, task, x, &res)

@@ -77,19 +77,11 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 
 	x := &explainer{model: o.model, images: o.images, out: o.out}
 	res := result{}
-	fail := func(err error) error {
-		f := x.explain(err)
-		if c.json {
-			res.failed(f)
-			c.printJSON(res)
-		}
-		return f
-	}
 	// Check all that can be checked before a server is chosen, let alone charged.
 	if err := req.Validate(); err != nil {
-		return fail(err)
+		return c.fail(res, x.explain(err))
 	}
-	b, err := c.connect("edit", o.model, keyOrFake, &o.fake)
+	b, err := c.connect(o.model, keyOrFake, &o.fake)
 	if err != nil {
 		return err
 	}
@@ -115,7 +107,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 		qwenedit.WithOnPoll(func(t *qwenedit.Task) { progress.update(t) }))...)
 	progress.done()
 	if err != nil {
-		return fail(err)
+		return c.fail(res, x.explain(err))
 	}
 	res.Status, res.Images = string(task.Status), task.Images
 	return c.save(ctx, b.client, task, x, &res)

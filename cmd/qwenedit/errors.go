@@ -146,13 +146,15 @@ func (x *explainer) problem(p qwenedit.FieldError) string {
 		}
 		return name + ": " + msg
 	}
-	flags := map[string]string{"prompt": "-prompt", "negative_prompt": "-negative-prompt", "n": "-n",
-		"seed": "-seed", "size": "-size", "images": "-image", "prompt_extend": "-prompt-extend", "safety_filter": "-safety-filter"}
-	if flag, ok := flags[p.Field]; ok {
+	if flag, ok := fieldFlags[p.Field]; ok {
 		return flag + " " + msg
 	}
 	return p.Field + ": " + msg
 }
+
+// fieldFlags are the command's flags for the request's wire fields.
+var fieldFlags = map[string]string{"prompt": "-prompt", "negative_prompt": "-negative-prompt", "n": "-n",
+	"seed": "-seed", "size": "-size", "images": "-image", "prompt_extend": "-prompt-extend", "safety_filter": "-safety-filter"}
 
 // imageIndex reads the index of "images[i]".
 func imageIndex(field string) (int, bool) {
@@ -241,11 +243,18 @@ func waitCommandLine(taskID, model, out string) string {
 	return cmd + " -out " + shellQuote(out)
 }
 
+// saveCause is a SaveImages error without the SDK's "SaveImages: image i
+// of task ..." prefix, which counts from 0: the command words its own.
+func saveCause(err error) error {
+	if inner := errors.Unwrap(err); inner != nil && strings.Contains(err.Error(), "SaveImages") {
+		return inner
+	}
+	return err
+}
+
 // saveMessage words a SaveImages error: saved results came before it.
 func (x *explainer) saveMessage(taskID string, saved int, err error) string {
-	if inner := errors.Unwrap(err); inner != nil && strings.Contains(err.Error(), "SaveImages") {
-		err = inner // the SDK's "SaveImages: image i of task ..." counts from 0
-	}
+	err = saveCause(err)
 	msg := fmt.Sprintf("task %s is done, but saving its result %d into %s failed: %s", taskID, saved+1, x.out, x.message(err))
 	if errors.Is(err, qwenedit.ErrResultExpired) || x.fake {
 		return msg

@@ -45,18 +45,18 @@ func (f *fakeFlags) register(fs *flag.FlagSet) {
 // connect returns the backend for model. With MULEROUTER_API_KEY set (and
 // no -fake) it is MuleRouter at MULEROUTER_BASE_URL or MULEROUTER_SITE.
 // Otherwise, for keyOrFake, it starts the built-in fake and says so on
-// stderr, and why; for keyRequired it fails. Call stop when done.
-func (c *cli) connect(cmd string, model string, use keyUse, fake *fakeFlags) (*backend, error) {
+// stderr, and why; for keyRequired it fails. fake may be nil except for
+// keyOrFake. Call stop when done.
+func (c *cli) connect(model string, use keyUse, fake *fakeFlags) (*backend, error) {
 	opts := []qwenedit.Option{qwenedit.WithModel(model), qwenedit.WithUserAgent("qwenedit-cli")}
 	key := strings.TrimSpace(c.getenv("MULEROUTER_API_KEY"))
-	forced := fake != nil && fake.force
-	if use == keyOrFake && (key == "" || forced) {
-		return c.startFake(fake, forced, opts)
+	if use == keyOrFake && (key == "" || fake.force) {
+		return c.startFake(fake, opts)
 	}
 	if key == "" {
 		if use == keyRequired {
 			return nil, configf("MULEROUTER_API_KEY is not set: %s asks MuleRouter about a task, which takes your key "+
-				"(the built-in fake that edit uses without a key starts empty on every run, so it knows no earlier task)", cmd)
+				"(the built-in fake that edit uses without a key starts empty on every run, so it knows no earlier task)", c.cmd.name)
 		}
 		key = "none" // result hosts ask for no key, and the client sends it to the API's origin only
 	}
@@ -98,13 +98,9 @@ func isLoopback(host string) bool {
 
 // startFake starts the built-in fake server on loopback and says on
 // stderr why it is used and what it does.
-func (c *cli) startFake(fake *fakeFlags, forced bool, opts []qwenedit.Option) (*backend, error) {
-	var duration time.Duration
-	if fake != nil {
-		duration = fake.duration
-	}
+func (c *cli) startFake(fake *fakeFlags, opts []qwenedit.Option) (*backend, error) {
 	// A -model the real API does not know is a 404 on the fake too.
-	srv, err := qwenedittest.NewServerAt("127.0.0.1:0", "127.0.0.1:0", qwenedittest.WithTaskDuration(duration))
+	srv, err := qwenedittest.NewServerAt("127.0.0.1:0", "127.0.0.1:0", qwenedittest.WithTaskDuration(fake.duration))
 	if err != nil {
 		return nil, fmt.Errorf("starting the built-in fake server: %w", err)
 	}
@@ -114,7 +110,7 @@ func (c *cli) startFake(fake *fakeFlags, forced bool, opts []qwenedit.Option) (*
 		return nil, configf("%s", clean(err.Error()))
 	}
 	why, then := "MULEROUTER_API_KEY is not set", "Set MULEROUTER_API_KEY to edit for real."
-	if forced {
+	if fake.force {
 		why, then = "-fake given", "Leave out -fake to edit for real."
 	}
 	fmt.Fprintf(c.stderr, "%s: using the built-in fake server at %s, not MuleRouter; nothing is charged.\n"+

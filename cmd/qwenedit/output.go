@@ -56,6 +56,16 @@ func (r *result) failed(f *failure) {
 	r.Error = &jsonError{Kind: f.kind, Message: f.msg, TaskID: r.TaskID}
 }
 
+// fail reports f: with -json, res with f as its error on stdout. It
+// returns f, for the command to return.
+func (c *cli) fail(res result, f *failure) error {
+	if c.json {
+		res.failed(f)
+		c.printJSON(res)
+	}
+	return f
+}
+
 // printJSON writes r as one line of JSON on stdout.
 func (c *cli) printJSON(r result) {
 	c.printed = true

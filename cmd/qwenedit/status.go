@@ -30,7 +30,7 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	if len(positional) != 1 {
 		return usagef("want one TASK_ID, got %d arguments", len(positional))
 	}
-	b, err := c.connect("status", model, keyRequired, nil)
+	b, err := c.connect(model, keyRequired, nil)
 	if err != nil {
 		return err
 	}
@@ -39,13 +39,7 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 
 	task, err := b.client.Get(ctx, positional[0])
 	if err != nil {
-		f := x.explain(err)
-		if c.json {
-			res := result{TaskID: positional[0]}
-			res.failed(f)
-			c.printJSON(res)
-		}
-		return f
+		return c.fail(result{TaskID: positional[0]}, x.explain(err))
 	}
 	if c.json {
 		res := result{TaskID: task.ID, Status: string(task.Status), Images: task.Images}

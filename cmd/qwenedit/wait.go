@@ -37,7 +37,7 @@ func runWait(ctx context.Context, c *cli, args []string) error {
 	if err := wait.check(); err != nil {
 		return err
 	}
-	b, err := c.connect("wait", model, keyRequired, nil)
+	b, err := c.connect(model, keyRequired, nil)
 	if err != nil {
 		return err
 	}
@@ -51,12 +51,7 @@ func runWait(ctx context.Context, c *cli, args []string) error {
 		qwenedit.WithOnPoll(progress.update))...)
 	progress.done()
 	if err != nil {
-		f := x.explain(err)
-		if c.json {
-			res.failed(f)
-			c.printJSON(res)
-		}
-		return f
+		return c.fail(res, x.explain(err))
 	}
 	res.Status, res.Images = string(task.Status), task.Images
 	return c.save(ctx, b.client, task, x, &res)
