@@ -40,10 +40,11 @@ func runDownload(ctx context.Context, c *cli, args []string) error {
 	}
 	urls := 0
 	for _, arg := range positional {
-		if m := urlScheme.FindStringSubmatch(arg); m != nil {
-			if scheme := strings.ToLower(m[1]); scheme != "http" && scheme != "https" {
-				return usagef("%s: unsupported URL scheme %s (use http or https)", arg, m[1])
-			}
+		isURL, bad := urlArg(arg)
+		if bad != "" {
+			return usagef("%s: unsupported URL scheme %s (use http or https)", arg, bad)
+		}
+		if isURL {
 			urls++
 		}
 	}

@@ -138,6 +138,19 @@ func (c *cli) save(ctx context.Context, client *qwenedit.Client, task *qwenedit.
 // urlScheme finds the scheme of an argument shaped like a URL.
 var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
 
+// urlArg reports whether arg is shaped like a URL and, if its scheme is
+// not http or https, that scheme as written.
+func urlArg(arg string) (isURL bool, badScheme string) {
+	m := urlScheme.FindStringSubmatch(arg)
+	if m == nil {
+		return false, ""
+	}
+	if scheme := strings.ToLower(m[1]); scheme != "http" && scheme != "https" {
+		return true, m[1]
+	}
+	return true, ""
+}
+
 // request builds the EditRequest from the flags. What the flags alone show
 // to be wrong is a usage error here; the SDK checks the rest.
 func (o *editOptions) request() (*qwenedit.EditRequest, error) {
@@ -178,10 +191,11 @@ func (o *editOptions) request() (*qwenedit.EditRequest, error) {
 
 // imageArg is the i-th -image: an http(s) URL, or a local file.
 func imageArg(i int, arg string) (qwenedit.Image, error) {
-	if m := urlScheme.FindStringSubmatch(arg); m != nil {
-		if scheme := strings.ToLower(m[1]); scheme != "http" && scheme != "https" {
-			return qwenedit.Image{}, usagef("image %d: unsupported URL scheme %s (use http, https or a local file)", i+1, m[1])
-		}
+	isURL, bad := urlArg(arg)
+	if bad != "" {
+		return qwenedit.Image{}, usagef("image %d: unsupported URL scheme %s (use http, https or a local file)", i+1, bad)
+	}
+	if isURL {
 		return qwenedit.ImageURL(arg), nil
 	}
 	if strings.HasPrefix(strings.ToLower(arg), "data:") {
