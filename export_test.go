@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// RaceEnabled reports a build with the race detector, for the external
+// tests' allocation bounds.
+const RaceEnabled = raceEnabled
+
 // WithoutReadAhead makes the Client encode every body inline, for
 // benchmarks that measure what streambody.ReadAhead gains.
 func WithoutReadAhead() Option {
