@@ -206,7 +206,7 @@ func TestSourceFailureReachesTheCaller(t *testing.T) {
 			} else {
 				require.NoError(t, os.WriteFile(path, data[:len(data)-10], 0o600))
 			}
-			_, err = c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+			_, err = c.callTask(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 			var se *streambody.SourceError
 			require.ErrorAs(t, err, &se, "h2=%v %s: %v", h2, change, err)
 			assert.ErrorIs(t, err, ErrImageSource)
@@ -308,7 +308,7 @@ func TestImageChangedMidSendIsNotRetried(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, data[:len(data)-10], 0o600))
 
-	_, err = c.call(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+	_, err = c.callTask(context.Background(), apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 	require.ErrorIs(t, err, ErrImageSource)
 	var amb *AmbiguousSubmitError
 	assert.False(t, errors.As(err, &amb))

@@ -72,19 +72,42 @@ func (ac apiCall) shownPath() string {
 // name is how errors name the call: method and shown path.
 func (ac apiCall) name() string { return ac.method + " " + ac.shownPath() }
 
-// call runs ac with retries and returns the body of its 2xx answer, a JSON
-// body of at most maxSuccessBody bytes.
-func (c *Client) call(ctx context.Context, ac apiCall) ([]byte, error) {
-	var body []byte
+// callTask runs ac with retries and decodes its 2xx answer, a task: a JSON
+// body of at most maxSuccessBody bytes, read into a buffer of the Client's
+// pool. An answer that is no task is an ErrUnexpectedResponse; after a
+// submit, whose 2xx means a task exists all the same, an
+// *AmbiguousSubmitError.
+func (c *Client) callTask(ctx context.Context, ac apiCall) (*Task, error) {
+	buf := c.answerBufs.Get().(*[]byte)
+	defer c.putAnswerBuf(buf)
 	ac.read = func(r *http.Response) (err error) {
-		body, err = readLimited(r.Body, r.ContentLength, maxSuccessBody)
+		*buf, err = readLimited(r.Body, r.ContentLength, maxSuccessBody, (*buf)[:0])
 		return err
 	}
 	if err := c.send(ctx, ac); err != nil {
 		return nil, err
 	}
-	return body, nil
+	t, err := decodeTask(*buf) // copies what it keeps: the buffer is reused
+	if err != nil {
+		err = fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+		if ac.method == http.MethodPost {
+			return nil, &AmbiguousSubmitError{Err: err}
+		}
+		return nil, err
+	}
+	return t, nil
 }
+
+// putAnswerBuf returns an answer's buffer to the pool, unless an unusual
+// answer made it large: a task is a few hundred bytes.
+func (c *Client) putAnswerBuf(buf *[]byte) {
+	if cap(*buf) <= maxPooledAnswer {
+		c.answerBufs.Put(buf)
+	}
+}
+
+// maxPooledAnswer is the largest answer buffer kept for reuse.
+const maxPooledAnswer = 64 << 10
 
 // send runs ac, retrying as the policy allows; ac.read consumes the answer.
 func (c *Client) send(ctx context.Context, ac apiCall) error {
@@ -136,11 +159,12 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 		// of the connection, and how much of the body net/http took.
 		rctx = httptrace.WithClientTrace(actx, trace.hooks())
 	}
-	req, unread, err := c.newRequest(rctx, ac)
+	req, sent, err := c.newRequest(rctx, ac)
 	if err != nil {
 		return outcome{err: err}
 	}
-	trace.unread = unread
+	trace.unread = sent.unread
+	defer c.recycle(sent.buf, trace)
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -167,19 +191,18 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 }
 
 // newRequest builds the request of one attempt: the one place that sets
-// headers and the key. unread tells, after the exchange, how many bytes of
-// a streamed body net/http never took (nil for other bodies).
-func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request, unread func() int64, err error) {
-	body, unread, err := c.requestBody(ac)
+// headers and the key.
+func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, sentBody, error) {
+	body, sent, err := c.requestBody(ac)
 	if err != nil {
-		return nil, nil, err
+		return nil, sentBody{}, err
 	}
-	req, err = http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
+	req, err := http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
 	if err != nil {
 		if rc, ok := body.(io.Closer); ok {
 			_ = rc.Close() // nothing was read from it: it opened nothing yet
 		}
-		return nil, nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+		return nil, sentBody{}, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if ac.url == nil {
@@ -203,38 +226,69 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request,
 			req.Header.Set("Expect", "100-continue")
 		}
 	}
-	return req, unread, nil
+	return req, sent, nil
+}
+
+// sentBody is what an attempt keeps of its request body.
+type sentBody struct {
+	// unread tells, after the exchange, how many bytes of a streamed body
+	// net/http never took; nil for other bodies.
+	unread func() int64
+	// buf holds an in-memory body, from the Client's pool (see recycle).
+	buf *[]byte
 }
 
 // requestBody is the body of one attempt, small bodies from memory and
-// large ones streamed; for a streamed one, also a count of what net/http
-// left unread of it.
-func (c *Client) requestBody(ac apiCall) (io.Reader, func() int64, error) {
+// large ones streamed.
+func (c *Client) requestBody(ac apiCall) (io.Reader, sentBody, error) {
 	switch {
 	case ac.body == nil:
-		return nil, nil, nil
+		return nil, sentBody{}, nil
 	case ac.body.Len() <= maxInMemoryBody:
 		// net/http sends headers and an in-memory body in one packet, but
 		// flushes headers on their own before any other body: an extra
 		// round of wake-ups that costs a small submit ~30 %. So the body
 		// stays a bare *bytes.Reader, uncounted (its Len would race with an
 		// HTTP/2 writer still unwinding); the trace tells how far it got.
-		b, err := ac.body.Bytes()
+		buf := c.bodyBufs.Get().(*[]byte)
+		b, err := ac.body.AppendTo((*buf)[:0])
 		if err != nil {
-			return nil, nil, imageSourceErr(ac, err)
+			c.bodyBufs.Put(buf) // net/http never saw it
+			return nil, sentBody{}, imageSourceErr(ac, err)
 		}
-		return bytes.NewReader(b), nil, nil
+		*buf = b
+		return bytes.NewReader(b), sentBody{buf: buf}, nil
 	}
 	rc, err := ac.body.Open()
 	if err != nil {
-		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
+		return nil, sentBody{}, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
 	if ac.body.Len() >= minReadAheadBody && runtime.GOMAXPROCS(0) > 1 && !c.cfg.noReadAhead {
 		rc = streambody.ReadAhead(rc)
 	}
 	cb := &countingBody{ReadCloser: rc}
 	size := ac.body.Len()
-	return cb, func() int64 { return size - cb.n.Load() }, nil
+	return cb, sentBody{unread: func() int64 { return size - cb.n.Load() }}, nil
+}
+
+// recycle returns an in-memory body's buffer to the pool if canReuseBody
+// says net/http is done with it, and otherwise leaves it to the garbage
+// collector.
+func (c *Client) recycle(buf *[]byte, trace *sendTrace) {
+	if buf != nil && c.canReuseBody(trace) {
+		c.bodyBufs.Put(buf)
+	}
+}
+
+// canReuseBody reports whether the buffer of a request's body can be
+// reused: net/http's own Transport said it finished writing the request,
+// which its HTTP/1.1 and HTTP/2 code say only after their last read of the
+// body. Not otherwise: an HTTP/2 writer may still be unwinding after an
+// early answer, and a RoundTripper of the caller's may read the body later
+// or fire no trace events. A buffer reused under a write in flight would
+// send another request's bytes.
+func (c *Client) canReuseBody(trace *sendTrace) bool {
+	return c.netHTTPTransport && trace.bodyWritten()
 }
 
 // minReadAheadBody is the smallest body encoded ahead of the socket on a
@@ -336,19 +390,19 @@ func attemptErr(parent context.Context, ac apiCall, what string, err error) erro
 	return fmt.Errorf("qwenedit: %s: %s%w", ac.name(), what, err)
 }
 
-// readLimited reads all of r, failing with ErrResponseTooLarge past limit
-// bytes. size is the announced length (-1 if unknown): an answer announced
-// too large fails before a byte is read, and a known size is read into a
-// buffer of exactly that size instead of a doubling one.
-func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+// readLimited appends all of r to dst, failing with ErrResponseTooLarge
+// past limit bytes. size is the announced length (-1 if unknown): an
+// answer announced too large fails before a byte is read, and a known size
+// is read into a buffer of at least that size instead of a doubling one.
+func readLimited(r io.Reader, size, limit int64, dst []byte) ([]byte, error) {
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, size, limit)
 	}
-	var buf bytes.Buffer
+	buf := bytes.NewBuffer(dst)
 	if size >= 0 {
 		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
 	}
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +455,14 @@ func (t *sendTrace) hooks() *httptrace.ClientTrace {
 			return nil
 		},
 	}
+}
+
+// bodyWritten reports whether the transport said it finished writing the
+// request, successfully or not, on the last connection it tried.
+func (t *sendTrace) bodyWritten() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wroteDone
 }
 
 // continued reports whether the server sent an interim answer (100 Continue).

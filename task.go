@@ -143,14 +143,9 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 	if err != nil {
 		return nil, err
 	}
-	answer, err := c.call(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+	t, err := c.callTask(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
 	if err != nil {
 		return nil, err
-	}
-	t, err := decodeTask(answer)
-	if err != nil {
-		// A 2xx means the task exists; without its ID the caller must look it up.
-		return nil, &AmbiguousSubmitError{Err: fmt.Errorf("qwenedit: POST %s: %w", c.submitPath, err)}
 	}
 	// Remembered so that WaitForResult on this ID plans its polls like Edit
 	// (see schedule.go) instead of starting with an immediate GET.
@@ -195,13 +190,9 @@ func (c *Client) get(ctx context.Context, taskID string, once bool) (*Task, erro
 	if err != nil {
 		return nil, err
 	}
-	answer, err := c.call(ctx, apiCall{method: http.MethodGet, path: path, once: once})
+	t, err := c.callTask(ctx, apiCall{method: http.MethodGet, path: path, once: once})
 	if err != nil {
 		return nil, err
-	}
-	t, err := decodeTask(answer)
-	if err != nil {
-		return nil, fmt.Errorf("qwenedit: GET %s: %w", path, err)
 	}
 	if want := strings.TrimSpace(taskID); t.ID != want {
 		return nil, fmt.Errorf("qwenedit: GET %s: %w: the answer is about task %q, not %q", path, ErrUnexpectedResponse, t.ID, want)

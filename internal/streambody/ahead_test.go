@@ -185,7 +185,7 @@ func TestReadAheadOfABody(t *testing.T) {
 	img := randomBytes(3<<20+1, 9)
 	body, err := New([]byte(`{"prompt":"p"}`), []Part{{Inline: &Source{MediaType: "image/png", Size: int64(len(img)), Data: img}}})
 	require.NoError(t, err)
-	want, err := body.Bytes()
+	want, err := body.AppendTo(nil)
 	require.NoError(t, err)
 	inner, err := body.Open()
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -191,11 +192,12 @@ func (b *Body) Open() (io.ReadCloser, error) {
 	return &reader{body: b}, nil
 }
 
-// Bytes returns the whole body in one slice of exactly Len bytes, for a
-// body small enough to send from memory. It reads each source once and
-// checks it as Open's reader does, encoding straight into the result.
-func (b *Body) Bytes() ([]byte, error) {
-	out := make([]byte, 0, b.length)
+// AppendTo appends the whole body, Len bytes, to dst, for a body small
+// enough to send from memory; dst may be a reused buffer. It reads each
+// source once and checks it as Open's reader does, encoding straight into
+// the result.
+func (b *Body) AppendTo(dst []byte) ([]byte, error) {
+	out := slices.Grow(dst, int(b.length))
 	var raw []byte
 	for _, s := range b.segments {
 		if s.src == nil {

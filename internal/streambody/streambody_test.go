@@ -435,10 +435,10 @@ type errCloser struct {
 
 func (e errCloser) Close() error { return e.err }
 
-// TestBytesMatchesTheReader checks that Bytes yields exactly what Open's
+// TestAppendToMatchesTheReader checks that AppendTo yields exactly what Open's
 // reader yields, for URLs and inline images of every size class, and fails
 // the same way on a source that changed.
-func TestBytesMatchesTheReader(t *testing.T) {
+func TestAppendToMatchesTheReader(t *testing.T) {
 	for seed := range uint64(20) {
 		var parts []Part
 		for i := range int(seed%3) + 1 {
@@ -451,16 +451,23 @@ func TestBytesMatchesTheReader(t *testing.T) {
 		}
 		body, err := New([]byte(`{"prompt":"p"}`), parts)
 		require.NoError(t, err)
-		got, err := body.Bytes()
+		want := readAll(t, body, func(r io.Reader) io.Reader { return r })
+		got, err := body.AppendTo(nil)
 		require.NoError(t, err)
-		assert.Equal(t, readAll(t, body, func(r io.Reader) io.Reader { return r }), got, "seed %d", seed)
+		assert.Equal(t, want, got, "seed %d", seed)
 		assert.Len(t, got, int(body.Len()))
+
+		// A reused buffer: its old bytes are overwritten, a prefix is kept.
+		reused := bytes.Repeat([]byte{'!'}, int(body.Len())+10)
+		got, err = body.AppendTo(append(reused[:0], "prefix"...))
+		require.NoError(t, err)
+		assert.Equal(t, append([]byte("prefix"), want...), got, "seed %d", seed)
 	}
 	for _, offset := range []int64{-1, 1} {
 		src := &trackedSource{data: []byte("hello"), declaredOffset: offset}
 		body, err := New([]byte(`{}`), []Part{{Inline: src.source("image/png")}})
 		require.NoError(t, err)
-		_, err = body.Bytes()
+		_, err = body.AppendTo(nil)
 		var se *SourceError
 		require.ErrorAs(t, err, &se)
 		assert.ErrorIs(t, err, ErrSourceChanged)
