@@ -229,3 +229,44 @@ func TestValidateChecksImagesDespiteAWrongCount(t *testing.T) {
 	ps = problems(t, (&EditRequest{Prompt: "p"}).Validate())
 	assert.Equal(t, []string{"images"}, fields(ps))
 }
+
+// FuzzWireFields: the hand-written fields of the request body are, byte for
+// byte, what encoding/json makes of them (without HTML escaping, as the
+// images are written): names, order, omitted zero values and escapes.
+func FuzzWireFields(f *testing.F) {
+	f.Add("Turn the sky purple", "", 0, 0, false, 0, 0, uint8(0), uint8(0))
+	f.Add("q\"<&>\n\u2028\xff", "blur, 日本", 2, 42, true, 1024, 768, uint8(1), uint8(2))
+	f.Add("", "neg", -3, -1, true, -5, 7, uint8(2), uint8(1))
+	f.Fuzz(func(t *testing.T, prompt, neg string, n, seed int, hasSeed bool, w, h int, extend, safety uint8) {
+		r := &EditRequest{Prompt: prompt, NegativePrompt: neg, N: n, Size: Size{w, h}, PromptExtend: optBool(extend), SafetyFilter: optBool(safety)}
+		if hasSeed {
+			r.Seed = &seed
+		}
+		want := struct {
+			Prompt         string `json:"prompt"`
+			NegativePrompt string `json:"negative_prompt,omitempty"`
+			N              int    `json:"n,omitempty"`
+			Seed           *int   `json:"seed,omitempty"`
+			Size           string `json:"size,omitempty"`
+			PromptExtend   *bool  `json:"prompt_extend,omitempty"`
+			SafetyFilter   *bool  `json:"safety_filter,omitempty"`
+		}{prompt, neg, n, r.Seed, "", r.PromptExtend, r.SafetyFilter}
+		if !r.Size.IsZero() {
+			want.Size = r.Size.String()
+		}
+		var buf strings.Builder
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(want))
+		assert.Equal(t, strings.TrimSuffix(buf.String(), "\n"), string(r.wireFields()))
+	})
+}
+
+// optBool is nil for 0, else whether v is even (1 false, 2 true).
+func optBool(v uint8) *bool {
+	if v == 0 {
+		return nil
+	}
+	b := v%2 == 0
+	return &b
+}

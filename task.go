@@ -163,10 +163,7 @@ func (c *Client) buildBody(req *EditRequest) (*streambody.Body, error) {
 	if err != nil {
 		return nil, err
 	}
-	fields, err := req.wireFields()
-	if err != nil {
-		return nil, fmt.Errorf("qwenedit: encoding the request: %w", err)
-	}
+	fields := req.wireFields()
 	parts := make([]streambody.Part, len(images))
 	for i, img := range images {
 		parts[i] = img.part
