@@ -3,7 +3,6 @@ package qwenedit
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,7 +12,7 @@ import (
 )
 
 // This file reads the API's JSON: task answers and error values. A body is
-// checked once with json.Valid; then objects are read into the raw values
+// checked once with validJSON (jsonscan.go); then objects are read into the raw values
 // of the members asked for (jsonFields), interpreted only when needed: a
 // member of an unexpected type is ignored, never an error. Reading goes
 // down a bounded number of levels and skips the rest in one loop, so any
@@ -52,7 +51,7 @@ func decodeTask(body []byte) (*Task, error) {
 // a Task's JSON, without requiring an id.
 func readTask(body []byte) (*Task, error) {
 	body = bytes.TrimSpace(body)
-	if jsonKind(body) != '{' || !json.Valid(body) {
+	if jsonKind(body) != '{' || !validJSON(body) {
 		return nil, errNotObject
 	}
 	top := jsonFields(body, "task_info", "images", "image", "error")
@@ -183,7 +182,7 @@ func (e TaskError) message() string { return cmp.Or(e.Detail, e.Title) }
 // code (see readError). A body that is not JSON but short plain text is
 // the message.
 func parseErrorBody(body []byte) (string, int) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		s := strings.TrimSpace(string(body))
 		if len(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "<{[") {
 			s = ""
@@ -202,126 +201,4 @@ func jsonInt(v []byte) (int, bool) {
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil
-}
-
-// The rest walks JSON that json.Valid accepted. A value is its raw text
-// without surrounding spaces; nil stands for an absent value.
-
-// jsonKind is the first byte of a value ('"', '{', '[', 't', 'f', 'n', '-'
-// or a digit), 0 for nil.
-func jsonKind(v []byte) byte {
-	if len(v) == 0 {
-		return 0
-	}
-	return v[0]
-}
-
-// jsonString decodes a JSON string; any other value is "".
-func jsonString(v []byte) string {
-	if jsonKind(v) != '"' || len(v) < 2 {
-		return ""
-	}
-	if in := v[1 : len(v)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in)
-	}
-	var s string
-	_ = json.Unmarshal(v, &s) // escapes; invalid UTF-8 becomes U+FFFD
-	return s
-}
-
-// jsonFields returns the values of the named members of the object v, nil
-// for absent ones, the last one for a repeated name (as encoding/json
-// does). Names are matched exactly.
-func jsonFields(v []byte, names ...string) [][]byte {
-	out := make([][]byte, len(names))
-	if jsonKind(v) != '{' {
-		return out
-	}
-	jsonMembers(v, func(key, val []byte) bool {
-		k := key[1 : len(key)-1]
-		if bytes.IndexByte(k, '\\') >= 0 || !utf8.Valid(k) {
-			k = []byte(jsonString(key))
-		}
-		for i, name := range names {
-			if string(k) == name {
-				out[i] = val
-			}
-		}
-		return true
-	})
-	return out
-}
-
-// jsonItems returns the first n items of the list v.
-func jsonItems(v []byte, n int) (items [][]byte) {
-	if jsonKind(v) == '[' {
-		jsonMembers(v, func(_, item []byte) bool {
-			items = append(items, item)
-			return len(items) < n
-		})
-	}
-	return items
-}
-
-// jsonMembers calls f with each key (with its quotes) and value of the
-// object v, or with each item of the list v and a nil key, until f
-// returns false.
-func jsonMembers(v []byte, f func(key, val []byte) bool) {
-	obj := jsonKind(v) == '{'
-	if !obj && jsonKind(v) != '[' {
-		return
-	}
-	for i := skipSpace(v, 1); i < len(v) && v[i] != '}' && v[i] != ']'; i = skipSpace(v, i) {
-		var key []byte
-		if obj {
-			end := valueEnd(v, i)
-			key, i = v[i:end], skipSpace(v, skipSpace(v, end)+1) // past the colon
-		}
-		end := valueEnd(v, i)
-		if end <= i || obj && len(key) < 2 || !f(key, v[i:end]) {
-			return
-		}
-		if i = skipSpace(v, end); i < len(v) && v[i] == ',' {
-			i++
-		}
-	}
-}
-
-// valueEnd returns the index just past the value that starts at b[i].
-func valueEnd(b []byte, i int) int {
-	for depth := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			continue
-		case '}', ']':
-			if depth--; depth < 0 {
-				return i // the end of a number, true, false or null
-			}
-		case ',', ':', ' ', '\t', '\r', '\n':
-			if depth == 0 {
-				return i
-			}
-			continue
-		default:
-			continue
-		}
-		if depth == 0 {
-			return min(i+1, len(b))
-		}
-	}
-	return len(b)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
 }

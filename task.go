@@ -3,7 +3,6 @@ package qwenedit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,7 +65,7 @@ func (t *TaskInfo) UnmarshalJSON(b []byte) error {
 	if b = bytes.TrimSpace(b); string(b) == "null" {
 		return nil
 	}
-	if jsonKind(b) != '{' || !json.Valid(b) {
+	if jsonKind(b) != '{' || !validJSON(b) {
 		return fmt.Errorf("qwenedit: task_info: %w", errNotObject)
 	}
 	*t, _ = readInfo(b)
@@ -90,7 +89,7 @@ func (e *TaskError) UnmarshalJSON(b []byte) error {
 	if b = bytes.TrimSpace(b); string(b) == "null" {
 		return nil
 	}
-	if k := jsonKind(b); (k != '{' && k != '"') || !json.Valid(b) {
+	if k := jsonKind(b); (k != '{' && k != '"') || !validJSON(b) {
 		return errors.New("qwenedit: task error: not a JSON object or string")
 	}
 	*e = readError(b, 0)
