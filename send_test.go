@@ -54,9 +54,11 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // TestNetHTTPSaysTheBodyWasWritten: over HTTP/1.1 and HTTP/2, once Do has
 // returned and the answer was read, net/http has reported the request
-// written, so small bodies' buffers are in fact reused (and a reused
-// buffer was written in full before).
+// written, so small bodies' buffers are in fact reused. (Not always: the
+// writer reports it from its own goroutine, which may run a moment after
+// the answer came. Most of the time is enough, and never is a failure.)
 func TestNetHTTPSaysTheBodyWasWritten(t *testing.T) {
+	const exchanges = 20
 	for _, h2 := range []bool{false, true} {
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -71,17 +73,24 @@ func TestNetHTTPSaysTheBodyWasWritten(t *testing.T) {
 		body, err := c.buildBody(validRequest(t))
 		require.NoError(t, err)
 
-		trace := &sendTrace{}
-		ctx := httptrace.WithClientTrace(context.Background(), trace.hooks())
-		req, sent, err := c.newRequest(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
-		require.NoError(t, err)
-		require.NotNil(t, sent.buf, "a small body is sent from a pooled buffer")
-		resp, err := c.hc.Do(req)
-		require.NoError(t, err)
-		_, _ = io.Copy(io.Discard, resp.Body)
-		require.NoError(t, resp.Body.Close())
-		assert.Equal(t, h2, resp.ProtoMajor == 2)
-		assert.True(t, c.canReuseBody(trace), "h2=%v", h2)
+		reusable := 0
+		for range exchanges {
+			trace := &sendTrace{}
+			ctx := httptrace.WithClientTrace(context.Background(), trace.hooks())
+			req, sent, err := c.newRequest(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+			require.NoError(t, err)
+			require.NotNil(t, sent.buf, "a small body is sent from a pooled buffer")
+			resp, err := c.hc.Do(req)
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, h2, resp.ProtoMajor == 2)
+			if c.canReuseBody(trace) {
+				reusable++
+			}
+		}
+		t.Logf("h2=%v: %d of %d buffers reusable", h2, reusable, exchanges)
+		assert.GreaterOrEqual(t, reusable, exchanges/2, "h2=%v", h2)
 	}
 }
 
