@@ -71,9 +71,13 @@ func WithBaseURL(u string) Option {
 
 // WithHTTPClient sets the HTTP client. The Client copies it and wraps its
 // transport to add the Authorization header for the API's own origin only;
-// the caller's client is not modified. The default is a client with dial,
-// TLS and response-header timeouts and no overall timeout (uploads of large
-// images and downloads may legitimately take long; contexts bound them).
+// the caller's client is not modified. The default is a client with dial
+// and TLS timeouts and no response-header or overall timeout (uploads of
+// large images and downloads may legitimately take long; the per-attempt
+// timeout and contexts bound them). Behind net/http's own *http.Transport,
+// small request bodies are built in reused buffers; behind any other
+// RoundTripper, which may read a body after RoundTrip returned, each is a
+// fresh allocation.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
