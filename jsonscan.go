@@ -16,8 +16,9 @@ const maxJSONDepth = 10000
 
 // validJSON reports whether b is one JSON value, with spaces around it or
 // not, exactly as json.Valid does (FuzzValidJSON holds it to that), in one
-// pass without encoding/json's state machine: several times faster on the
-// API's answers. Like json.Valid, it does not check UTF-8 inside strings.
+// pass without encoding/json's state machine: a task answer decodes in
+// about three quarters of the time it took with json.Valid (BENCHMARKS.md).
+// Like json.Valid, it does not check UTF-8 inside strings.
 func validJSON(b []byte) bool {
 	i, ok := validValue(b, skipSpace(b, 0), 0)
 	return ok && skipSpace(b, i) == len(b)
