@@ -101,10 +101,17 @@ type Size struct{ Width, Height int }
 func (s Size) IsZero() bool { return s.Width == 0 && s.Height == 0 }
 
 // String is the wire form "W*H".
-func (s Size) String() string { return strconv.Itoa(s.Width) + "*" + strconv.Itoa(s.Height) }
+func (s Size) String() string { return string(s.appendText(nil)) }
 
 // MarshalText encodes s as "W*H".
-func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s Size) MarshalText() ([]byte, error) { return s.appendText(nil), nil }
+
+// appendText appends the wire form "W*H" to b: digits, '-' and '*', which
+// a JSON string holds as they are.
+func (s Size) appendText(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(s.Width), 10)
+	return strconv.AppendInt(append(b, '*'), int64(s.Height), 10)
+}
 
 // UnmarshalText decodes "W*H" (or "WxH").
 func (s *Size) UnmarshalText(b []byte) error {
@@ -254,8 +261,7 @@ func (r *EditRequest) wireFields() []byte {
 		b = strconv.AppendInt(append(b, `,"seed":`...), int64(*r.Seed), 10)
 	}
 	if !r.Size.IsZero() {
-		b = strconv.AppendInt(append(b, `,"size":"`...), int64(r.Size.Width), 10)
-		b = append(strconv.AppendInt(append(b, '*'), int64(r.Size.Height), 10), '"')
+		b = append(r.Size.appendText(append(b, `,"size":"`...)), '"')
 	}
 	if r.PromptExtend != nil {
 		b = strconv.AppendBool(append(b, `,"prompt_extend":`...), *r.PromptExtend)

@@ -47,7 +47,7 @@ type apiCall struct {
 	// once turns the call's own retries off: the poller retries by its
 	// own schedule, and two layers would multiply the requests.
 	once bool
-	// read consumes a 2xx answer (call sets it to read a JSON body). Its
+	// read consumes a 2xx answer (callTask sets it to read a task). Its
 	// error ends the attempt.
 	read func(resp *http.Response) error
 }

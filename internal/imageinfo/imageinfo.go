@@ -234,7 +234,7 @@ const pngHeadLen = 8 + 4 + 4 + 13 + 4
 // an image that is not paletted (DecodeConfig reads on to the palette of a
 // paletted one). It allocates nothing, where DecodeConfig allocates its
 // 1 KiB decoder per image. ok is false when DecodeConfig must decide.
-// FuzzPNGSize checks that they agree.
+// FuzzPNGHeader checks that they agree.
 func pngSize(head []byte) (w, h int, ok bool) {
 	if len(head) < pngHeadLen || string(head[:16]) != "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" {
 		return 0, 0, false
