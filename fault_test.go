@@ -769,14 +769,19 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 // TestFaultStreamResets guards the money rule on the transport users run.
 // Go's HTTP/2 client replays a request with a GetBody after a
 // RST_STREAM(PROTOCOL_ERROR) or REFUSED_STREAM, even after the server made
-// a task from it; a submit has no GetBody, so a reset of any code, a GOAWAY
-// or a close after the body was sent is an *AmbiguousSubmitError with
-// exactly one task, and before the body was sent the SDK's own retry
-// (which knows nothing was sent) makes the one task. Over HTTP/1.1 the
-// same faults close the connection.
+// a task from it; a submit has no GetBody, so a reset of any other code
+// than REFUSED_STREAM, a GOAWAY that counts the stream as processed, or a
+// close after the body was sent is an *AmbiguousSubmitError with exactly
+// one task, and before the body was sent the SDK's own retry (which knows
+// nothing was sent) makes the one task. REFUSED_STREAM and a GOAWAY whose
+// Last-Stream-ID is below the request are the server's word that it did
+// not process the stream (RFC 9113 §8.7): the SDK retries those itself.
+// Over HTTP/1.1 the same faults close the connection.
 func TestFaultStreamResets(t *testing.T) {
+	// REFUSED_STREAM after a task was made would be a server breaking the
+	// protocol: its cases are below, where the stream was not processed.
 	codes := []qwenedittest.ResetCode{qwenedittest.ResetProtocolError, qwenedittest.ResetInternalError,
-		qwenedittest.ResetRefusedStream, qwenedittest.ResetCancel}
+		qwenedittest.ResetCancel}
 	var cases []faultCase
 	for _, code := range codes {
 		reset := func(f qwenedittest.Fault) []qwenedittest.Fault {
@@ -816,7 +821,32 @@ func TestFaultStreamResets(t *testing.T) {
 			},
 		)
 	}
+	refused := []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultResetStream, ResetCode: qwenedittest.ResetRefusedStream}}
 	cases = append(cases,
+		faultCase{
+			name: "POST refused with REFUSED_STREAM after the body was sent is retried, one task", op: opSubmit, only: "h2",
+			faults:   refused,
+			wantPOST: 2, wantSubmits: 1,
+			check: succeeded,
+		},
+		faultCase{
+			name: "large POST refused with REFUSED_STREAM after the body was sent is retried, one task", op: opSubmit, only: "h2",
+			faults: refused, bigBody: true,
+			wantPOST: 2, wantSubmits: 1,
+			check: succeeded,
+		},
+		faultCase{
+			name: "Edit with a submit refused with REFUSED_STREAM is retried, one task", op: opEdit, only: "h2",
+			faults:   refused,
+			wantPOST: 2, wantGET: anyCount, wantSubmits: 1,
+			check: succeeded,
+		},
+		faultCase{
+			name: "POST GOAWAY below its stream after the body was sent is retried, one task", op: opSubmit, only: "h2",
+			faults:   []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway}},
+			wantPOST: 2, wantSubmits: 1,
+			check: succeeded,
+		},
 		faultCase{
 			name: "POST GOAWAY after create is ambiguous, one task", op: opSubmit,
 			faults:   []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway, AfterCreate: true}},

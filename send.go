@@ -330,11 +330,13 @@ func classifyTransport(parent context.Context, ac apiCall, err error, trace *sen
 	}
 	o := outcome{err: attemptErr(parent, ac, "", err), reason: "network", network: true}
 	if ac.method == http.MethodPost {
-		o.sent = !trace.nothingSent(err)
-		if o.sent {
-			o.reason = "network after the request was sent"
-		} else {
+		switch {
+		case trace.nothingSent(err):
 			o.reason = "network, request not sent"
+		case h2Unprocessed(err):
+			o.reason = "refused by the server, not processed (REFUSED_STREAM or GOAWAY)"
+		default:
+			o.sent, o.reason = true, "network after the request was sent"
 		}
 	}
 	return o
