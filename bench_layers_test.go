@@ -48,7 +48,7 @@ func BenchmarkSubmitLayers(b *testing.B) {
 	}
 	small := imagetest.MustEncode(b, imageinfo.PNG, 512, 512)
 	req := &EditRequest{Prompt: "Turn the sky purple", Images: []Image{ImageBytes(small), ImageBytes(small), ImageBytes(small)}}
-	body, err := c.buildBody(req)
+	body, err := c.buildBody(context.Background(), req)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package qwenedit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ type imageSource struct {
 
 	reader   io.Reader
 	readOnce sync.Once
+	readDone chan struct{} // closed when the read of reader has ended
 	readErr  error
 }
 
@@ -59,7 +61,15 @@ func ImageBytes(data []byte) Image { return Image{&imageSource{kind: kindBytes, 
 // ImageReader is an image read from r, once, at the first Validate or Submit
 // (at most MaxImageBytes+1 bytes are read). The raw bytes are kept so the
 // request can be retried; the base64 form is never held in memory.
-func ImageReader(r io.Reader) Image { return Image{&imageSource{kind: kindReader, reader: r}} }
+//
+// If Submit's context ends while r is being read, Submit returns the
+// context's error at once and sends nothing. Go cannot interrupt a Read,
+// so r goes on being read in the background until its Read returns (close
+// r, if it can be closed, to end that sooner); a later Validate or Submit
+// of the same Image waits for that read and uses its bytes.
+func ImageReader(r io.Reader) Image {
+	return Image{&imageSource{kind: kindReader, reader: r, readDone: make(chan struct{})}}
+}
 
 // String describes the image without its content.
 func (img Image) String() string {
@@ -129,18 +139,58 @@ func checkImageURL(raw string) error {
 	return nil
 }
 
-// readAll reads an ImageReader's bytes once; later calls reuse them.
+// readAll returns an ImageReader's bytes, reading them on the first call.
 func (s *imageSource) readAll() ([]byte, error) {
-	s.readOnce.Do(func() {
-		data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
-		if err != nil {
-			s.readErr = fmt.Errorf("reading the image from its io.Reader failed: %w", err)
-			return
-		}
-		s.data = data
-		s.reader = nil
-	})
+	s.startRead()
+	<-s.readDone
 	return s.data, s.readErr
+}
+
+// awaitRead waits until the reader has been read, or ctx ends.
+func (s *imageSource) awaitRead(ctx context.Context) error {
+	s.startRead()
+	select {
+	case <-s.readDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startRead starts reading the reader, once, in a goroutine of its own: a
+// Read cannot be interrupted, so a caller whose context ends stops
+// waiting for it, not the read.
+func (s *imageSource) startRead() {
+	s.readOnce.Do(func() { go s.read() })
+}
+
+func (s *imageSource) read() {
+	defer close(s.readDone)
+	data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
+	if err != nil {
+		s.readErr = fmt.Errorf("reading the image from its io.Reader failed: %w", err)
+		return
+	}
+	s.data = data
+	s.reader = nil
+}
+
+// readImages waits, within ctx, for the request's ImageReaders to be read,
+// so that a reader that blocks cannot hold a Submit past its context. The
+// reader's own errors are left to the checks, which name the field.
+func (r *EditRequest) readImages(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	for i, img := range r.Images[:min(len(r.Images), maxImagesChecked)] {
+		if img.src == nil || img.src.kind != kindReader {
+			continue
+		}
+		if err := img.src.awaitRead(ctx); err != nil {
+			return fmt.Errorf("qwenedit: reading images[%d] from its io.Reader: %w", i, err)
+		}
+	}
+	return nil
 }
 
 func prepareBytes(data []byte, checkPixels bool) (preparedImage, error) {

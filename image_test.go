@@ -140,6 +140,64 @@ func TestImageReaderIsReadOnce(t *testing.T) {
 	assert.Equal(t, len(data), r.n, "the reader is consumed exactly once")
 }
 
+// TestSubmitStopsWaitingForABlockedReader: a reader whose Read blocks
+// does not hold Submit past its context. Submit returns the context's
+// error and sends nothing; the read goes on in the background and, once
+// it ends, a later Submit of the same Image uses its bytes without
+// reading again.
+func TestSubmitStopsWaitingForABlockedReader(t *testing.T) {
+	c, mt, _ := mockClient(t)
+	mt.RegisterResponder(http.MethodPost, submitURL, jsonResponder(202, runningJS))
+	r := &gatedReader{r: bytes.NewReader(pngBytes(t, 400, 400)), started: make(chan struct{}), release: make(chan struct{})}
+	req := &EditRequest{Images: []Image{ImageReader(r)}, Prompt: "p"}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Submit(ctx, req)
+		done <- err
+	}()
+	<-r.started
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "images[0]")
+		var ve *ValidationError
+		assert.False(t, errors.As(err, &ve), "the caller gave up; the image is not invalid: %v", err)
+	case <-time.After(10 * time.Second): // a guard against a hang, not a measurement
+		t.Fatal("Submit still blocked in the reader after its context was cancelled")
+	}
+	assert.Zero(t, mt.GetTotalCallCount(), "nothing was sent")
+
+	close(r.release)
+	_, err := c.Submit(context.Background(), req)
+	require.NoError(t, err, "the bytes read in the background are used")
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+	assert.Equal(t, int32(1), r.reads.Load(), "the reader was read by one goroutine, once through")
+}
+
+// gatedReader blocks its first Read until release is closed.
+type gatedReader struct {
+	r       io.Reader
+	started chan struct{}
+	release chan struct{}
+	once    atomic.Bool
+	reads   atomic.Int32 // Reads that returned io.EOF
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.once.CompareAndSwap(false, true) {
+		close(g.started)
+		<-g.release
+	}
+	n, err := g.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		g.reads.Add(1)
+	}
+	return n, err
+}
+
 type countingReader struct {
 	r io.Reader
 	n int
@@ -155,7 +213,7 @@ func TestFileChangedAfterValidationIsAnError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "img.png")
 	require.NoError(t, os.WriteFile(path, pngBytes(t, 400, 400), 0o600))
 	c, _, _ := mockClient(t)
-	body, err := c.buildBody(&EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
+	body, err := c.buildBody(context.Background(), &EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
 	require.NoError(t, err)
 
 	// Grow the file between the check and the upload.
@@ -199,7 +257,7 @@ func TestSourceFailureReachesTheCaller(t *testing.T) {
 		for _, change := range []string{"remove", "shrink"} {
 			path := filepath.Join(t.TempDir(), "a.png")
 			require.NoError(t, os.WriteFile(path, data, 0o600))
-			body, err := c.buildBody(&EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
+			body, err := c.buildBody(context.Background(), &EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
 			require.NoError(t, err)
 			if change == "remove" {
 				require.NoError(t, os.Remove(path))
@@ -254,11 +312,11 @@ func TestValidImagesOfUnsupportedVariants(t *testing.T) {
 	off, _, _ := mockClient(t, WithPixelCheck(false))
 	on, _, _ := mockClient(t)
 	for name, data := range map[string][]byte{"16-bit BMP": bmp16(512, 512), "12-bit JPEG": jpeg12, "odd PNG": oddPNG} {
-		_, err := off.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		_, err := off.buildBody(context.Background(), &EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
 		assert.NoError(t, err, "%s, WithPixelCheck(false)", name)
 	}
 	for name, data := range map[string][]byte{"16-bit BMP": bmp16(512, 512), "12-bit JPEG": jpeg12} {
-		_, err := on.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		_, err := on.buildBody(context.Background(), &EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
 		assert.NoError(t, err, "%s, pixel check on: the size comes from the header", name)
 	}
 	assert.Equal(t, "is 100×100 pixels, width and height must be 384 to 3072", imageProblem(t, ImageBytes(bmp16(100, 100))))
@@ -276,7 +334,7 @@ func TestValidImagesOfUnsupportedVariants(t *testing.T) {
 func TestNoPixelCheckSniffsOnly(t *testing.T) {
 	c, _, _ := mockClient(t, WithPixelCheck(false))
 	build := func(data []byte) error {
-		_, err := c.buildBody(&EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
+		_, err := c.buildBody(context.Background(), &EditRequest{Images: []Image{ImageBytes(data)}, Prompt: "p"})
 		return err
 	}
 	png := pngBytes(t, 500, 500)
@@ -304,7 +362,7 @@ func TestImageChangedMidSendIsNotRetried(t *testing.T) {
 	data := append(pngBytes(t, 400, 400), make([]byte, 1<<20)...) // streamed, not sent from memory
 	path := filepath.Join(t.TempDir(), "a.png")
 	require.NoError(t, os.WriteFile(path, data, 0o600))
-	body, err := c.buildBody(&EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
+	body, err := c.buildBody(context.Background(), &EditRequest{Images: []Image{ImageFile(path)}, Prompt: "p"})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, data[:len(data)-10], 0o600))
 

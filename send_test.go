@@ -71,7 +71,7 @@ func TestNetHTTPSaysTheBodyWasWritten(t *testing.T) {
 		t.Cleanup(srv.Close)
 		c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithHTTPClient(srv.Client()))
 		require.NoError(t, err)
-		body, err := c.buildBody(validRequest(t))
+		body, err := c.buildBody(context.Background(), validRequest(t))
 		require.NoError(t, err)
 
 		reusable := 0

@@ -138,7 +138,7 @@ func (t *Task) UnmarshalJSON(b []byte) error {
 //     after that): a task may exist and be charged;
 //   - ctx's error, wrapped, when ctx had ended before anything was sent.
 func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error) {
-	body, err := c.buildBody(req)
+	body, err := c.buildBody(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +154,11 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 }
 
 // buildBody validates req and builds the streaming JSON body.
-func (c *Client) buildBody(req *EditRequest) (*streambody.Body, error) {
+func (c *Client) buildBody(ctx context.Context, req *EditRequest) (*streambody.Body, error) {
 	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	if err := req.readImages(ctx); err != nil {
 		return nil, err
 	}
 	images, err := req.check(c.cfg.pixelCheck)
