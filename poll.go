@@ -301,11 +301,15 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 }
 
 // isTransientPollError: failures after which the next poll may work, by
-// the same rule as the retries of one call (retryableStatus).
+// the same rules as the retries of one call (retryableStatus,
+// permanentCause).
 func isTransientPollError(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		return retryableStatus(apiErr.StatusCode)
+	}
+	if permanentCause(err) != "" {
+		return false
 	}
 	var verr *ValidationError
 	return !errors.As(err, &verr) && !errors.Is(err, ErrUnexpectedResponse) && !errors.Is(err, ErrResponseTooLarge)

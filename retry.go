@@ -2,6 +2,9 @@ package qwenedit
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -64,6 +67,31 @@ func retryable(method string, o outcome) bool {
 		return o.network && !o.sent
 	}
 	return o.network
+}
+
+// permanentCause explains a transport failure that no retry can mend and
+// the caller must fix, or returns "": the server's TLS certificate is not
+// trusted, or the server does not speak TLS where the base URL says
+// https. Such a call fails at once, and a wait stops, with this advice.
+// A DNS "no such host" is left transient: resolvers report it during
+// network changes too.
+func permanentCause(err error) string {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+		return "this machine does not trust the server's TLS certificate; for a server of your own " +
+			"(a test server), trust its certificate: point SSL_CERT_FILE at it (Linux), add it to the " +
+			"system's roots, or pass WithHTTPClient a client whose tls.Config trusts it"
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &record):
+		return "the server does not speak TLS: use an http:// base URL for it (with WithInsecureHTTP for a non-loopback host)"
+	}
+	return ""
 }
 
 // retryableStatus lists the answers after which the same GET may succeed:

@@ -328,6 +328,9 @@ func classifyTransport(parent context.Context, ac apiCall, err error, trace *sen
 	if errors.As(err, &ue) && ac.url != nil {
 		ue.URL = redactURLString(ue.URL) // the request's, or a redirect's
 	}
+	if why := permanentCause(err); why != "" {
+		return outcome{err: fmt.Errorf("%w (not retried: %s)", attemptErr(parent, ac, "", err), why), reason: "permanent"}
+	}
 	o := outcome{err: attemptErr(parent, ac, "", err), reason: "network", network: true}
 	if ac.method == http.MethodPost {
 		switch {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -128,6 +129,8 @@ func (x *explainer) message(err error) string {
 		return x.apiMessage(apiErr)
 	case errors.Is(err, context.Canceled):
 		return "interrupted"
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return clean(err.Error()) + "; for examples/fakeserver -tls: start it with -cert-out FILE and run this command with SSL_CERT_FILE=FILE"
 	}
 	return clean(err.Error())
 }

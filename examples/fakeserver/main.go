@@ -182,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		fmt.Fprintf(stdout, "HTTPS with HTTP/2 and HTTP/1.1; self-signed certificate for %s\n", strings.Join(certNames(srv), ", "))
 		if c.certOut != "" {
 			q := shellQuote(c.certOut)
-			fmt.Fprintf(stdout, "certificate written to %s; to trust it: curl --cacert %s, SSL_CERT_FILE=%s (Python, OpenSSL), NODE_EXTRA_CA_CERTS=%s (Node)\n", c.certOut, q, q, q)
+			fmt.Fprintf(stdout, "certificate written to %s; to trust it: curl --cacert %s, SSL_CERT_FILE=%s (Go programs such as qwenedit, Python, OpenSSL), NODE_EXTRA_CA_CERTS=%s (Node)\n", c.certOut, q, q, q)
 		} else {
 			fmt.Fprintln(stdout, "(use -cert-out FILE to save the certificate for clients; the curl lines below skip the check with -k)")
 		}
