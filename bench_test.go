@@ -171,16 +171,11 @@ func postAndDecode(b *testing.B, hc *http.Client, url string, body []byte) {
 // cases are what the machine can do with the same bytes, for scale: base64
 // with encoding/base64 and with the SIMD encoder the SDK uses, a memcpy of
 // the encoded body, and raw loopback TCP of its length in 32 KiB writes.
-// For bodies of a MiB or more, impl=sdk-inline is the SDK without
-// streambody.ReadAhead. The naive client is apart (BenchmarkSubmitNaive): the garbage it leaves
+// The naive client is apart (BenchmarkSubmitNaive): the garbage it leaves
 // would land on whatever runs after it.
 func BenchmarkSubmit(b *testing.B) {
 	srv := sinkServer(b)
 	client, err := qwenedit.NewClient(qwenedit.WithAPIKey("bench"), qwenedit.WithBaseURL(srv.URL))
-	if err != nil {
-		b.Fatal(err)
-	}
-	inline, err := qwenedit.NewClient(qwenedit.WithAPIKey("bench"), qwenedit.WithBaseURL(srv.URL), qwenedit.WithoutReadAhead())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,11 +195,6 @@ func BenchmarkSubmit(b *testing.B) {
 				postAndDecode(b, floor, url, body)
 			}
 		}}}
-		if total >= 1<<20 {
-			// The SDK with every body encoded inline, between the socket
-			// writes: what streambody.ReadAhead gains.
-			impls = append(impls, sdkSubmit("impl=sdk-inline/images="+bc.name, inline, bc))
-		}
 		runImpls(b, append(impls, machineLimits(bc, len(body))...))
 	}
 }
@@ -390,9 +380,7 @@ func BenchmarkGet(b *testing.B) {
 }
 
 // BenchmarkSubmitLargeTLS is the large case of BenchmarkSubmit over HTTPS
-// and HTTP/2, the transport of the real API, with and without
-// streambody.ReadAhead. On loopback, client and server then both spend
-// their core on TLS, and there is no spare core for the encoding.
+// and HTTP/2, the transport of the real API.
 func BenchmarkSubmitLargeTLS(b *testing.B) {
 	srv := httptest.NewUnstartedServer(sinkHandler)
 	srv.EnableHTTP2 = true
@@ -409,6 +397,5 @@ func BenchmarkSubmitLargeTLS(b *testing.B) {
 	large := cases[len(cases)-1]
 	runImpls(b, []impl{
 		sdkSubmit("impl=sdk/images="+large.name, newClient(), large),
-		sdkSubmit("impl=sdk-inline/images="+large.name, newClient(qwenedit.WithoutReadAhead()), large),
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -30,13 +29,6 @@ type Client struct {
 	expectIgnored *atomic.Bool
 	// tasks is what the Client learned of its tasks, for the poll schedule.
 	tasks *taskLog
-	// bodyBufs and answerBufs hold the buffers (*[]byte) of in-memory
-	// request bodies and of answers, for reuse.
-	bodyBufs, answerBufs *sync.Pool
-	// netHTTPTransport is set when requests go to net/http's own
-	// Transport, whose trace events the reuse of a body's buffer relies on
-	// (see canReuseBody).
-	netHTTPTransport bool
 }
 
 // authorization returns the Authorization header value ("Bearer <key>").
@@ -85,34 +77,18 @@ func NewClient(opts ...Option) (*Client, error) {
 	auth := newAuthorization(cfg.apiKey)
 	cfg.apiKey = "" // from here on only inside auth
 	return &Client{
-		cfg:              cfg,
-		hc:               wrapHTTPClient(hc, base),
-		keyOrigin:        originOf(base),
-		baseURL:          baseURL,
-		origin:           base.Scheme + "://" + base.Host,
-		submitPath:       strings.TrimRight(base.Path, "/") + "/vendors/alibaba/v1/" + cfg.model + "/generation",
-		userAgent:        ua,
-		auth:             auth,
-		expectIgnored:    new(atomic.Bool),
-		tasks:            newTaskLog(),
-		bodyBufs:         &sync.Pool{New: newBuffer},
-		answerBufs:       &sync.Pool{New: newBuffer},
-		netHTTPTransport: isNetHTTPTransport(hc.Transport),
+		cfg:           cfg,
+		hc:            wrapHTTPClient(hc, base),
+		keyOrigin:     originOf(base),
+		baseURL:       baseURL,
+		origin:        base.Scheme + "://" + base.Host,
+		submitPath:    strings.TrimRight(base.Path, "/") + "/vendors/alibaba/v1/" + cfg.model + "/generation",
+		userAgent:     ua,
+		auth:          auth,
+		expectIgnored: new(atomic.Bool),
+		tasks:         newTaskLog(),
 	}, nil
 }
-
-// isNetHTTPTransport reports net/http's own Transport (nil means
-// http.DefaultTransport), not a RoundTripper that might wrap one.
-func isNetHTTPTransport(rt http.RoundTripper) bool {
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	_, ok := rt.(*http.Transport)
-	return ok
-}
-
-// newBuffer is a new, empty buffer for the Client's pools.
-func newBuffer() any { return new([]byte) }
 
 // resolveFromEnv fills what no option set from the MULEROUTER_* variables.
 func resolveFromEnv(cfg *config) error {

@@ -10,12 +10,6 @@ import (
 // tests' allocation bounds.
 const RaceEnabled = raceEnabled
 
-// WithoutReadAhead makes the Client encode every body inline, for
-// benchmarks that measure what streambody.ReadAhead gains.
-func WithoutReadAhead() Option {
-	return func(c *config) error { c.noReadAhead = true; return nil }
-}
-
 // FakeClock is a clock for tests: Sleep returns at once and moves time on.
 type FakeClock struct {
 	mu     sync.Mutex

@@ -5,10 +5,11 @@ import (
 	"log/slog"
 )
 
-// event is the common part of the log records of one HTTP call.
+// event is one HTTP call as its log records and the retry policy see it.
 type event struct {
 	method, path string
 	attempt      int
+	paid         bool // a submit (apiCall.paid)
 }
 
 func (e event) attrs(extra ...slog.Attr) []slog.Attr {

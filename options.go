@@ -29,7 +29,6 @@ type config struct {
 	clock        clock
 	jitter       func() float64 // uniform in [0,1); swapped in tests for determinism
 	maxWaitGrace time.Duration  // see maxWaitGrace; shortened in tests
-	noReadAhead  bool           // encode every body inline (a benchmark's baseline)
 }
 
 func defaultConfig() config {

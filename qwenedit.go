@@ -22,12 +22,11 @@
 package qwenedit
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
 )
 
 // Version is the SDK version, sent in the User-Agent header.
@@ -101,17 +100,10 @@ type Size struct{ Width, Height int }
 func (s Size) IsZero() bool { return s.Width == 0 && s.Height == 0 }
 
 // String is the wire form "W*H".
-func (s Size) String() string { return string(s.appendText(nil)) }
+func (s Size) String() string { return strconv.Itoa(s.Width) + "*" + strconv.Itoa(s.Height) }
 
 // MarshalText encodes s as "W*H".
-func (s Size) MarshalText() ([]byte, error) { return s.appendText(nil), nil }
-
-// appendText appends the wire form "W*H" to b: digits, '-' and '*', which
-// a JSON string holds as they are.
-func (s Size) appendText(b []byte) []byte {
-	b = strconv.AppendInt(b, int64(s.Width), 10)
-	return strconv.AppendInt(append(b, '*'), int64(s.Height), 10)
-}
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText decodes "W*H" (or "WxH").
 func (s *Size) UnmarshalText(b []byte) error {
@@ -244,30 +236,22 @@ func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldErr
 	return prepared, nil
 }
 
-// wireFields is the JSON object of the request's fields without "images",
-// which the streaming body appends last so the big part never sits in
-// memory. It is written by hand rather than by json.Marshal: the same
-// bytes (FuzzWireFields), without reflection on every submit.
-func (r *EditRequest) wireFields() []byte {
-	b := make([]byte, 0, 128+len(r.Prompt)+len(r.NegativePrompt))
-	b = streambody.AppendJSONString(append(b, `{"prompt":`...), r.Prompt)
-	if r.NegativePrompt != "" {
-		b = streambody.AppendJSONString(append(b, `,"negative_prompt":`...), r.NegativePrompt)
-	}
-	if r.N != 0 {
-		b = strconv.AppendInt(append(b, `,"n":`...), int64(r.N), 10)
-	}
-	if r.Seed != nil {
-		b = strconv.AppendInt(append(b, `,"seed":`...), int64(*r.Seed), 10)
-	}
-	if !r.Size.IsZero() {
-		b = append(r.Size.appendText(append(b, `,"size":"`...)), '"')
-	}
-	if r.PromptExtend != nil {
-		b = strconv.AppendBool(append(b, `,"prompt_extend":`...), *r.PromptExtend)
-	}
-	if r.SafetyFilter != nil {
-		b = strconv.AppendBool(append(b, `,"safety_filter":`...), *r.SafetyFilter)
-	}
-	return append(b, '}')
+// wireFields is the request as JSON without "images", which the streaming
+// body appends last so that the big part never sits in memory.
+type wireFields struct {
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negative_prompt,omitempty"`
+	N              int    `json:"n,omitempty"`
+	Seed           *int   `json:"seed,omitempty"`
+	Size           Size   `json:"size,omitzero"`
+	PromptExtend   *bool  `json:"prompt_extend,omitempty"`
+	SafetyFilter   *bool  `json:"safety_filter,omitempty"`
+}
+
+// fieldsJSON is the JSON object of the request's fields but "images".
+func (r *EditRequest) fieldsJSON() ([]byte, error) {
+	return json.Marshal(wireFields{
+		Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, N: r.N, Seed: r.Seed,
+		Size: r.Size, PromptExtend: r.PromptExtend, SafetyFilter: r.SafetyFilter,
+	})
 }

@@ -53,17 +53,17 @@ type outcome struct {
 	reason     string        // short cause for the log: "status 503", "network", ...
 }
 
-// retryable is the one retry rule of every HTTP call. A submit (POST) is
-// repeated only when no task can have been made: a 429, or a network
-// failure before the request was sent in full. Other calls are repeated
-// after a network failure or a retryableStatus.
-func retryable(method string, o outcome) bool {
+// retryable is the one retry rule of every HTTP call. A paid call (a
+// submit) is repeated only when no task can have been made: a 429, or a
+// network failure before the request was sent in full. Other calls are
+// repeated after a network failure or a retryableStatus.
+func retryable(paid bool, o outcome) bool {
 	switch {
-	case o.status != 0 && method == http.MethodPost:
+	case o.status != 0 && paid:
 		return o.status == http.StatusTooManyRequests
 	case o.status != 0:
 		return retryableStatus(o.status)
-	case method == http.MethodPost:
+	case paid:
 		return o.network && !o.sent
 	}
 	return o.network
@@ -105,12 +105,12 @@ func retryableStatus(code int) bool {
 	return code >= 500
 }
 
-// ambiguous reports a submit whose outcome is unknown: it may have
-// reached the server in full and no answer says that it made no task (a
-// lost or unreadable answer, a 5xx from a gateway, or a redirect, which is
-// never followed for a submit).
-func ambiguous(method string, o outcome) bool {
-	if method != http.MethodPost || !o.sent {
+// ambiguous is the one rule of "a task may exist": a paid call that may
+// have reached the server in full, and no answer says that it made no task
+// (a lost, unreadable or undecodable answer, a 5xx from a gateway, or a
+// redirect, which is never followed for a submit).
+func ambiguous(paid bool, o outcome) bool {
+	if !paid || !o.sent {
 		return false
 	}
 	return o.status == 0 || o.status >= 500 || (o.status >= 300 && o.status < 400)
@@ -127,10 +127,10 @@ func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, atte
 		if o.err == nil {
 			return nil
 		}
-		if ambiguous(ev.method, o) {
+		if ambiguous(ev.paid, o) {
 			o.err = &AmbiguousSubmitError{Err: o.err}
 		}
-		if !retryable(ev.method, o) || ctx.Err() != nil {
+		if !retryable(ev.paid, o) || ctx.Err() != nil {
 			c.logFailure(ctx, ev, o)
 			return o.err
 		}

@@ -12,7 +12,6 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +43,9 @@ type apiCall struct {
 	path   string           // absolute path on the API origin, or "" when url is set
 	url    *url.URL         // a download's absolute URL; nil for API calls
 	body   *streambody.Body // nil for GET
+	// paid marks a submit: a request the server takes in full may create a
+	// paid task, so the retry policy (retry.go) treats it apart.
+	paid bool
 	// once turns the call's own retries off: the poller retries by its
 	// own schedule, and two layers would multiply the requests.
 	once bool
@@ -73,41 +75,26 @@ func (ac apiCall) shownPath() string {
 func (ac apiCall) name() string { return ac.method + " " + ac.shownPath() }
 
 // callTask runs ac with retries and decodes its 2xx answer, a task: a JSON
-// body of at most maxSuccessBody bytes, read into a buffer of the Client's
-// pool. An answer that is no task is an ErrUnexpectedResponse; after a
-// submit, whose 2xx means a task exists all the same, an
-// *AmbiguousSubmitError.
+// body of at most maxSuccessBody bytes. An answer that is no task is an
+// ErrUnexpectedResponse, which the retry policy reads like any other
+// failure after the request went out (after a submit: a task may exist).
 func (c *Client) callTask(ctx context.Context, ac apiCall) (*Task, error) {
-	buf := c.answerBufs.Get().(*[]byte)
-	defer c.putAnswerBuf(buf)
-	ac.read = func(r *http.Response) (err error) {
-		*buf, err = readLimited(r.Body, r.ContentLength, maxSuccessBody, (*buf)[:0])
-		return err
+	var task *Task
+	ac.read = func(r *http.Response) error {
+		body, err := readLimited(r.Body, r.ContentLength, maxSuccessBody)
+		if err != nil {
+			return err
+		}
+		if task, err = decodeTask(body); err != nil {
+			return finalError{err} // the same answer would come again
+		}
+		return nil
 	}
 	if err := c.send(ctx, ac); err != nil {
 		return nil, err
 	}
-	t, err := decodeTask(*buf) // copies what it keeps: the buffer is reused
-	if err != nil {
-		err = fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
-		if ac.method == http.MethodPost {
-			return nil, &AmbiguousSubmitError{Err: err}
-		}
-		return nil, err
-	}
-	return t, nil
+	return task, nil
 }
-
-// putAnswerBuf returns an answer's buffer to the pool, unless an unusual
-// answer made it large: a task is a few hundred bytes.
-func (c *Client) putAnswerBuf(buf *[]byte) {
-	if cap(*buf) <= maxPooledAnswer {
-		c.answerBufs.Put(buf)
-	}
-}
-
-// maxPooledAnswer is the largest answer buffer kept for reuse.
-const maxPooledAnswer = 64 << 10
 
 // send runs ac, retrying as the policy allows; ac.read consumes the answer.
 func (c *Client) send(ctx context.Context, ac apiCall) error {
@@ -116,7 +103,7 @@ func (c *Client) send(ctx context.Context, ac apiCall) error {
 		maxRetries = 0
 	}
 	timeout := c.attemptTimeout(ac)
-	return c.withRetries(ctx, event{method: ac.method, path: ac.shownPath()}, maxRetries, func(n int) outcome {
+	return c.withRetries(ctx, event{method: ac.method, path: ac.shownPath(), paid: ac.paid}, maxRetries, func(n int) outcome {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= timeout {
 			// The caller's deadline comes first: a timer of our own
 			// could never fire.
@@ -154,17 +141,16 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	}
 	trace := &sendTrace{}
 	rctx := actx
-	if ac.method == http.MethodPost {
+	if ac.paid {
 		// Only a submit needs to know how far the request got: the events
 		// of the connection, and how much of the body net/http took.
 		rctx = httptrace.WithClientTrace(actx, trace.hooks())
 	}
-	req, sent, err := c.newRequest(rctx, ac)
+	req, unread, err := c.newRequest(rctx, ac)
 	if err != nil {
 		return outcome{err: err}
 	}
-	trace.unread = sent.unread
-	defer c.recycle(sent.buf, trace)
+	trace.unread = unread
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -172,7 +158,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	}
 	defer resp.Body.Close()
 	if c.logs(actx, slog.LevelDebug) {
-		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{ac.method, ac.shownPath(), n + 1}.attrs(
+		c.log(actx, slog.LevelDebug, "qwenedit: attempt", event{method: ac.method, path: ac.shownPath(), attempt: n + 1}.attrs(
 			slog.Int("status", resp.StatusCode),
 			slog.Duration("elapsed", time.Since(start)),
 			slog.String("traceparent", resp.Header.Get("Traceparent")),
@@ -191,18 +177,19 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 }
 
 // newRequest builds the request of one attempt: the one place that sets
-// headers and the key.
-func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, sentBody, error) {
-	body, sent, err := c.requestBody(ac)
+// headers and the key. unread tells, after the exchange, how many bytes of
+// the body net/http never took (nil without a body).
+func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request, unread func() int64, err error) {
+	body, unread, err := requestBody(ac)
 	if err != nil {
-		return nil, sentBody{}, err
+		return nil, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
+	req, err = http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
 	if err != nil {
 		if rc, ok := body.(io.Closer); ok {
 			_ = rc.Close() // nothing was read from it: it opened nothing yet
 		}
-		return nil, sentBody{}, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+		return nil, nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if ac.url == nil {
@@ -219,82 +206,42 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (*http.Request, sen
 		// A paid POST must never be rewindable: with a GetBody, net/http's
 		// HTTP/2 transport replays it after a RST_STREAM(PROTOCOL_ERROR) or
 		// REFUSED_STREAM, even when the server has read it all and made a
-		// task (NewRequestWithContext sets one for a *bytes.Reader). The
-		// SDK retries a submit itself, and only when nothing was sent.
+		// task. The SDK retries a submit itself, and only when no task can
+		// exist (retry.go).
 		req.GetBody = nil
 		if c.expectContinue(ac) {
 			req.Header.Set("Expect", "100-continue")
 		}
 	}
-	return req, sent, nil
+	return req, unread, nil
 }
 
-// sentBody is what an attempt keeps of its request body.
-type sentBody struct {
-	// unread tells, after the exchange, how many bytes of a streamed body
-	// net/http never took; nil for other bodies.
-	unread func() int64
-	// buf holds an in-memory body, from the Client's pool (see recycle).
-	buf *[]byte
-}
-
-// requestBody is the body of one attempt, small bodies from memory and
-// large ones streamed.
-func (c *Client) requestBody(ac apiCall) (io.Reader, sentBody, error) {
+// requestBody is a fresh body for one attempt (net/http may read a body
+// until it is closed, so attempts share none): small ones built in memory,
+// larger ones streamed and counted. unread tells, after the exchange, how
+// many bytes of a streamed body net/http never took; nil for the others,
+// whose progress the trace tells.
+func requestBody(ac apiCall) (body io.Reader, unread func() int64, err error) {
 	switch {
 	case ac.body == nil:
-		return nil, sentBody{}, nil
+		return nil, nil, nil
 	case ac.body.Len() <= maxInMemoryBody:
-		// net/http sends headers and an in-memory body in one packet, but
-		// flushes headers on their own before any other body: an extra
-		// round of wake-ups that costs a small submit ~30 %. So the body
-		// stays a bare *bytes.Reader, uncounted (its Len would race with an
-		// HTTP/2 writer still unwinding); the trace tells how far it got.
-		buf := c.bodyBufs.Get().(*[]byte)
-		b, err := ac.body.AppendTo((*buf)[:0])
+		// A *bytes.Reader: net/http sends it in one write with the
+		// headers, where it flushes the headers of any other body first.
+		b, err := ac.body.AppendTo(nil)
 		if err != nil {
-			c.bodyBufs.Put(buf) // net/http never saw it
-			return nil, sentBody{}, imageSourceErr(ac, err)
+			return nil, nil, imageSourceErr(ac, err)
 		}
-		*buf = b
-		return bytes.NewReader(b), sentBody{buf: buf}, nil
+		return bytes.NewReader(b), nil, nil
 	}
 	rc, err := ac.body.Open()
 	if err != nil {
-		return nil, sentBody{}, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
-	}
-	if ac.body.Len() >= minReadAheadBody && runtime.GOMAXPROCS(0) > 1 && !c.cfg.noReadAhead {
-		rc = streambody.ReadAhead(rc)
+		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
 	cb := &countingBody{ReadCloser: rc}
 	size := ac.body.Len()
-	return cb, sentBody{unread: func() int64 { return size - cb.n.Load() }}, nil
+	return cb, func() int64 { return size - cb.n.Load() }, nil
 }
-
-// recycle returns an in-memory body's buffer to the pool if canReuseBody
-// says net/http is done with it, and otherwise leaves it to the garbage
-// collector.
-func (c *Client) recycle(buf *[]byte, trace *sendTrace) {
-	if buf != nil && c.canReuseBody(trace) {
-		c.bodyBufs.Put(buf)
-	}
-}
-
-// canReuseBody reports whether the buffer of a request's body can be
-// reused: net/http's own Transport said it finished writing the request,
-// which its HTTP/1.1 and HTTP/2 code say only after their last read of the
-// body. Not otherwise: an HTTP/2 writer may still be unwinding after an
-// early answer, and a RoundTripper of the caller's may read the body later
-// or fire no trace events. A buffer reused under a write in flight would
-// send another request's bytes.
-func (c *Client) canReuseBody(trace *sendTrace) bool {
-	return c.netHTTPTransport && trace.bodyWritten()
-}
-
-// minReadAheadBody is the smallest body encoded ahead of the socket on a
-// core of its own (streambody.ReadAhead): below it, starting a goroutine
-// and handing blocks over costs more than the overlap saves.
-const minReadAheadBody = 1 << 20
 
 // expectContinue reports whether a request should ask the server to
 // approve its body first ("Expect: 100-continue"). Bodies over a MiB do, so that
@@ -332,7 +279,7 @@ func classifyTransport(parent context.Context, ac apiCall, err error, trace *sen
 		return outcome{err: fmt.Errorf("%w (not retried: %s)", attemptErr(parent, ac, "", err), why), reason: "permanent"}
 	}
 	o := outcome{err: attemptErr(parent, ac, "", err), reason: "network", network: true}
-	if ac.method == http.MethodPost {
+	if ac.paid {
 		switch {
 		case trace.nothingSent(err):
 			o.reason = "network, request not sent"
@@ -395,19 +342,19 @@ func attemptErr(parent context.Context, ac apiCall, what string, err error) erro
 	return fmt.Errorf("qwenedit: %s: %s%w", ac.name(), what, err)
 }
 
-// readLimited appends all of r to dst, failing with ErrResponseTooLarge
-// past limit bytes. size is the announced length (-1 if unknown): an
-// answer announced too large fails before a byte is read, and a known size
-// is read into a buffer of at least that size instead of a doubling one.
-func readLimited(r io.Reader, size, limit int64, dst []byte) ([]byte, error) {
+// readLimited reads all of r, failing with ErrResponseTooLarge past limit
+// bytes. size is the announced length (-1 if unknown): an answer announced
+// too large fails before a byte is read, and a known size is read into a
+// buffer of that size instead of a doubling one.
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, size, limit)
 	}
-	buf := bytes.NewBuffer(dst)
+	var buf bytes.Buffer
 	if size >= 0 {
 		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
 	}
-	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
+	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
@@ -460,14 +407,6 @@ func (t *sendTrace) hooks() *httptrace.ClientTrace {
 			return nil
 		},
 	}
-}
-
-// bodyWritten reports whether the transport said it finished writing the
-// request, successfully or not, on the last connection it tried.
-func (t *sendTrace) bodyWritten() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.wroteDone
 }
 
 // continued reports whether the server sent an interim answer (100 Continue).

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,86 +20,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestBodyBufferReuseNeedsNetHTTPsWord: a small body's buffer is reused
-// only behind net/http's own Transport, and only once it said it wrote the
-// request; a RoundTripper of the caller's may read the body after
-// RoundTrip returns.
-func TestBodyBufferReuseNeedsNetHTTPsWord(t *testing.T) {
-	wrapper := roundTripFunc(func(r *http.Request) (*http.Response, error) { return http.DefaultTransport.RoundTrip(r) })
-	for _, tc := range []struct {
-		name string
-		hc   *http.Client
-		want bool
-	}{
-		{"the default client", nil, true},
-		{"a client on http.DefaultTransport", &http.Client{}, true},
-		{"a client on an *http.Transport", &http.Client{Transport: &http.Transport{}}, true},
-		{"a client on a RoundTripper wrapping one", &http.Client{Transport: wrapper}, false},
-	} {
-		opts := []Option{WithAPIKey(testKey), WithBaseURL(testBase)}
-		if tc.hc != nil {
-			opts = append(opts, WithHTTPClient(tc.hc))
-		}
-		c, err := NewClient(opts...)
-		require.NoError(t, err)
-		written := &sendTrace{wroteDone: true}
-		assert.Equal(t, tc.want, c.canReuseBody(written), tc.name)
-		assert.False(t, c.canReuseBody(&sendTrace{}), "%s: not before the request was written", tc.name)
-	}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// TestNetHTTPSaysTheBodyWasWritten: over HTTP/1.1 and HTTP/2, once Do has
-// returned and the answer was read, net/http has reported the request
-// written, so small bodies' buffers are in fact reused. (Not always: the
-// writer reports it from its own goroutine, which may run a moment after
-// the answer came. Most of the time is enough, and never is a failure.)
-func TestNetHTTPSaysTheBodyWasWritten(t *testing.T) {
-	const exchanges = 20
-	for _, h2 := range []bool{false, true} {
-		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusAccepted)
-			_, _ = io.WriteString(w, pendingJS)
-		}))
-		srv.EnableHTTP2 = h2
-		srv.StartTLS()
-		t.Cleanup(srv.Close)
-		c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithHTTPClient(srv.Client()))
-		require.NoError(t, err)
-		body, err := c.buildBody(context.Background(), validRequest(t))
-		require.NoError(t, err)
-
-		reusable := 0
-		for range exchanges {
-			trace := &sendTrace{}
-			ctx := httptrace.WithClientTrace(context.Background(), trace.hooks())
-			req, sent, err := c.newRequest(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
-			require.NoError(t, err)
-			require.NotNil(t, sent.buf, "a small body is sent from a pooled buffer")
-			resp, err := c.hc.Do(req)
-			require.NoError(t, err)
-			_, _ = io.Copy(io.Discard, resp.Body)
-			require.NoError(t, resp.Body.Close())
-			require.Equal(t, h2, resp.ProtoMajor == 2)
-			if c.canReuseBody(trace) {
-				reusable++
-			}
-		}
-		t.Logf("h2=%v: %d of %d buffers reusable", h2, reusable, exchanges)
-		assert.GreaterOrEqual(t, reusable, exchanges/2, "h2=%v", h2)
-	}
-}
-
 // TestConcurrentSmallBodiesStayApart: many small submits at once, each with
-// its own image, over HTTP/1.1 and HTTP/2, reusing body buffers: the server
-// gets every body intact, never bytes of another request. Some answers
-// come before the body is read, so that writers are still unwinding when
-// Do returns. Under -race, a buffer reused while net/http still read it
-// is also a reported race.
+// its own image, over HTTP/1.1 and HTTP/2: the server gets every body
+// intact, never bytes of another request. Some answers come before the
+// body is read, so that writers are still unwinding when Do returns.
+// Under -race, a body shared by two requests is also a reported race.
 func TestConcurrentSmallBodiesStayApart(t *testing.T) {
 	const workers, each, variants = 8, 25, 4
 	images := make([][]byte, variants)
@@ -133,7 +57,6 @@ func TestConcurrentSmallBodiesStayApart(t *testing.T) {
 		t.Cleanup(srv.Close)
 		c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithHTTPClient(srv.Client()))
 		require.NoError(t, err)
-		require.True(t, c.netHTTPTransport)
 
 		var wg sync.WaitGroup
 		errs := make(chan error, workers*each)

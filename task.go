@@ -142,7 +142,7 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 	if err != nil {
 		return nil, err
 	}
-	t, err := c.callTask(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body})
+	t, err := c.callTask(ctx, apiCall{method: http.MethodPost, path: c.submitPath, body: body, paid: true})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,10 @@ func (c *Client) buildBody(ctx context.Context, req *EditRequest) (*streambody.B
 	if err != nil {
 		return nil, err
 	}
-	fields := req.wireFields()
+	fields, err := req.fieldsJSON()
+	if err != nil {
+		return nil, err
+	}
 	parts := make([]streambody.Part, len(images))
 	for i, img := range images {
 		parts[i] = img.part

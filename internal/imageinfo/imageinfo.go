@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -131,14 +130,9 @@ func SniffAt(r io.ReaderAt) (Format, error) {
 // JPEG), else the error matches ErrUnsupportedVariant and info has the
 // format but no dimensions.
 func Inspect(r io.ReaderAt, size int64) (info Info, err error) {
-	var head [pngHeadLen]byte
-	n, _ := r.ReadAt(head[:], 0)
-	f, err := Sniff(head[:n])
+	f, err := SniffAt(r)
 	if err != nil {
 		return Info{}, err
-	}
-	if w, h, ok := pngSize(head[:n]); ok { // the common case, without DecodeConfig
-		return Info{Format: PNG, Width: w, Height: h}, nil
 	}
 	defer func() {
 		// Header parsers of the standard and x/image libraries are not all
@@ -225,54 +219,15 @@ func isUnsupported(err error) bool {
 	return errors.Is(err, bmp.ErrUnsupported) || errors.As(err, &jpegErr) || errors.As(err, &pngErr) || errors.As(err, &tiffErr)
 }
 
-// pngHeadLen is the length of a PNG's signature and IHDR chunk.
-const pngHeadLen = 8 + 4 + 4 + 13 + 4
-
-// pngSize reads the width and height of a PNG from its IHDR chunk when
-// png.DecodeConfig would accept it with no more reading: a well-formed IHDR
-// (right length, checksum, methods and bit depth for its colour type) of
-// an image that is not paletted (DecodeConfig reads on to the palette of a
-// paletted one). It allocates nothing, where DecodeConfig allocates its
-// 1 KiB decoder per image. ok is false when DecodeConfig must decide.
-// FuzzPNGHeader checks that they agree.
-func pngSize(head []byte) (w, h int, ok bool) {
-	if len(head) < pngHeadLen || string(head[:16]) != "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" {
-		return 0, 0, false
-	}
-	ihdr := head[16:29]
-	if crc32.ChecksumIEEE(head[12:29]) != binary.BigEndian.Uint32(head[29:33]) {
-		return 0, 0, false
-	}
-	width, height := int32(binary.BigEndian.Uint32(ihdr[0:4])), int32(binary.BigEndian.Uint32(ihdr[4:8]))
-	depth, colorType := ihdr[8], ihdr[9]
-	if width <= 0 || height <= 0 || ihdr[10] != 0 || ihdr[11] != 0 || ihdr[12] > 1 || !pngDirectColor(depth, colorType) {
-		return 0, 0, false
-	}
-	// DecodeConfig refuses images whose pixel count (times 8) overflows an int.
-	if pixels := int64(width) * int64(height); int64(int(pixels)) != pixels || int(pixels) != int(pixels)*8/8 {
-		return 0, 0, false
-	}
-	return int(width), int(height), true
-}
-
-// pngDirectColor reports a bit depth and colour type that image/png
-// supports, other than paletted.
-func pngDirectColor(depth, colorType byte) bool {
-	switch colorType {
-	case 0: // grayscale
-		return depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16
-	case 2, 4, 6: // truecolour, grayscale with alpha, truecolour with alpha
-		return depth == 8 || depth == 16
-	}
-	return false
-}
-
 // errNoParser: headerSize has no parser for the format.
 var errNoParser = errors.New("no header parser for this format")
 
 // headerSize reads the width and height of a BMP, TIFF or JPEG from fixed
-// places of its header, without the checks of the decoders that refuse
-// variants they cannot decode.
+// places of its header, for the valid variants their Go decoders refuse as
+// unsupported although the API takes them: x/image/bmp refuses 16-bit,
+// RLE4/RLE8 and OS/2 (core and v2) headers; x/image/tiff refuses YCbCr
+// and some grey depths; image/jpeg refuses 12-bit, arithmetic-coded and
+// lossless frames (TestUnsupportedVariants lists them).
 func headerSize(f Format, r io.ReaderAt, size int64) (w, h int, err error) {
 	switch f {
 	case BMP:

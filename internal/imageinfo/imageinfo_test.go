@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -301,114 +299,4 @@ func TestSniffAt(t *testing.T) {
 	}
 	_, err := imageinfo.SniffAt(bytes.NewReader([]byte("hi")))
 	assert.ErrorIs(t, err, imageinfo.ErrUnknownFormat)
-}
-
-// pngOf is img encoded by image/png.
-func pngOf(t testing.TB, img image.Image) []byte {
-	var buf bytes.Buffer
-	require.NoError(t, png.Encode(&buf, img))
-	return buf.Bytes()
-}
-
-// pngVariants are PNGs of every colour type and bit depth image/png
-// writes: gray 8 and 16, truecolour 8 and 16, with alpha 8 and 16, and
-// paletted (which Inspect leaves to png.DecodeConfig).
-func pngVariants(t testing.TB) map[string][]byte {
-	r := image.Rect(0, 0, 5, 3)
-	nrgba := image.NewNRGBA(r) // transparent: written with alpha
-	nrgba64 := image.NewNRGBA64(r)
-	rgba := image.NewRGBA(r)
-	rgba64 := image.NewRGBA64(r)
-	for i := range rgba.Pix {
-		rgba.Pix[i] = 0xff // opaque: written as truecolour without alpha
-	}
-	for i := range rgba64.Pix {
-		rgba64.Pix[i] = 0xff
-	}
-	return map[string][]byte{
-		"gray8": pngOf(t, image.NewGray(r)), "gray16": pngOf(t, image.NewGray16(r)),
-		"rgb8": pngOf(t, rgba), "rgb16": pngOf(t, rgba64),
-		"rgba8": pngOf(t, nrgba), "rgba16": pngOf(t, nrgba64),
-		"paletted": pngOf(t, image.NewPaletted(r, []color.Color{color.Black, color.White})),
-	}
-}
-
-// withIHDR is data with its IHDR's 13 bytes replaced by ihdr and, if fixCRC,
-// the chunk's checksum recomputed.
-func withIHDR(data, ihdr []byte, fixCRC bool) []byte {
-	out := append([]byte(nil), data...)
-	copy(out[16:29], ihdr)
-	if fixCRC {
-		binary.BigEndian.PutUint32(out[29:33], crc32.ChecksumIEEE(out[12:29]))
-	}
-	return out
-}
-
-// requireSameAsDecodeConfig fails unless Inspect and png.DecodeConfig agree
-// on data: both refuse it, or both read the same width and height.
-func requireSameAsDecodeConfig(t *testing.T, data []byte) {
-	t.Helper()
-	cfg, derr := png.DecodeConfig(bytes.NewReader(data))
-	info, ierr := inspectBytes(data)
-	if derr != nil {
-		require.Error(t, ierr, "png.DecodeConfig: %v", derr)
-		return
-	}
-	require.NoError(t, ierr)
-	require.Equal(t, imageinfo.Info{Format: imageinfo.PNG, Width: cfg.Width, Height: cfg.Height}, info)
-}
-
-// Inspect reads a PNG's IHDR itself; it must agree with png.DecodeConfig on
-// every colour type, on interlaced images, and on every broken header.
-func TestPNGHeaderAgreesWithDecodeConfig(t *testing.T) {
-	for name, data := range pngVariants(t) {
-		t.Run(name, func(t *testing.T) {
-			info, err := inspectBytes(data)
-			require.NoError(t, err)
-			assert.Equal(t, imageinfo.Info{Format: imageinfo.PNG, Width: 5, Height: 3}, info)
-			ihdr := data[16:29]
-			for _, c := range []struct {
-				name   string
-				off    int
-				b      byte
-				fixCRC bool
-			}{
-				{"interlaced", 12, 1, true}, {"bad interlace", 12, 2, true},
-				{"compression", 10, 1, true}, {"filter", 11, 1, true},
-				{"depth 3", 8, 3, true}, {"depth 16", 8, 16, true}, {"colour type 1", 9, 1, true},
-				{"negative width", 0, 0x80, true}, {"zero height", 6, 0, true},
-				{"checksum", 0, 0, false},
-			} {
-				patched := append([]byte(nil), ihdr...)
-				patched[c.off] = c.b
-				if c.name == "zero height" {
-					patched[7] = 0
-				}
-				requireSameAsDecodeConfig(t, withIHDR(data, patched, c.fixCRC))
-			}
-			for cut := range 40 {
-				requireSameAsDecodeConfig(t, data[:cut])
-			}
-		})
-	}
-}
-
-// FuzzPNGHeader compares Inspect with png.DecodeConfig on PNGs whose IHDR
-// is the fuzzer's, with a valid checksum or not, followed by the fuzzer's
-// bytes: the header fields reach Inspect's own reader, not only its
-// checksum test.
-func FuzzPNGHeader(f *testing.F) {
-	for _, data := range pngVariants(f) {
-		f.Add(data[16:29], true, data[33:])
-	}
-	f.Add([]byte("\x00\x00\x0c\x00\x00\x00\x0c\x00\x08\x02\x00\x00\x01"), true, []byte{})
-	f.Add([]byte("\x7f\xff\xff\xff\x7f\xff\xff\xff\x10\x06\x00\x00\x00"), true, []byte("IEND"))
-	base := pngVariants(f)["rgb8"]
-	f.Fuzz(func(t *testing.T, ihdr []byte, fixCRC bool, tail []byte) {
-		if len(ihdr) != 13 {
-			return
-		}
-		data := append(withIHDR(base[:33], ihdr, fixCRC), tail...)
-		requireSameAsDecodeConfig(t, data)
-	})
 }

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	// A SIMD base64 encoder: about 15× faster than encoding/base64 on
 	// amd64 (AVX2) and arm64, byte-for-byte the same output (the tests
@@ -127,7 +126,7 @@ func (b *Body) part(i int, p Part) error {
 	case (p.URL == "") == (p.Inline == nil):
 		return fmt.Errorf("streambody: part %d: exactly one of URL and Inline must be set", i)
 	case p.Inline == nil:
-		lit(b, AppendJSONString(nil, p.URL))
+		lit(b, jsonString(p.URL))
 		return nil
 	case p.Inline.Size < 0 || (p.Inline.Open == nil && p.Inline.Data == nil):
 		return fmt.Errorf("streambody: part %d: negative size, or neither Data nor Open", i)
@@ -160,64 +159,14 @@ func lit[T string | []byte](b *Body, p T) {
 	b.segments = append(b.segments, segment{lit: append(make([]byte, 0, max(len(p), 128)), p...)})
 }
 
-// AppendJSONString appends s as a JSON string, byte for byte as
-// encoding/json writes it without HTML escaping: '"' and '\\' escaped,
-// control characters as \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029
-// as \u2028 and \u2029, and each invalid UTF-8 byte as \ufffd. Without
-// reflection, for the request's few fields.
-func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	done := 0 // s[:done] is in dst
-	for i := 0; i < len(s); {
-		var esc string
-		size := 1
-		if c := s[i]; c < utf8.RuneSelf {
-			esc = asciiEscape(c)
-		} else {
-			var r rune
-			r, size = utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == utf8.RuneError && size == 1:
-				esc = `\ufffd`
-			case r == '\u2028':
-				esc = `\u2028`
-			case r == '\u2029':
-				esc = `\u2029`
-			}
-		}
-		if esc != "" {
-			dst = append(append(dst, s[done:i]...), esc...)
-			done = i + size
-		}
-		i += size
-	}
-	return append(append(dst, s[done:]...), '"')
-}
-
-// asciiEscape is the escape of an ASCII byte in a JSON string, "" for a
-// byte that stands for itself.
-func asciiEscape(c byte) string {
-	const hex = "0123456789abcdef"
-	switch c {
-	case '"':
-		return `\"`
-	case '\\':
-		return `\\`
-	case '\b':
-		return `\b`
-	case '\f':
-		return `\f`
-	case '\n':
-		return `\n`
-	case '\r':
-		return `\r`
-	case '\t':
-		return `\t`
-	}
-	if c < 0x20 {
-		return `\u00` + hex[c>>4:c>>4+1] + hex[c&0xF:c&0xF+1]
-	}
-	return ""
+// jsonString is s as a JSON string, as encoding/json writes it but without
+// HTML escapes: the URL as the user wrote it, like the rest of the body.
+func jsonString(s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func safeMediaType(mt string) bool {

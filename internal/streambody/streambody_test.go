@@ -483,16 +483,3 @@ func encodingJSONString(s string) string {
 	_ = enc.Encode(s) // a string always encodes
 	return strings.TrimSuffix(buf.String(), "\n")
 }
-
-// FuzzAppendJSONString: AppendJSONString writes exactly what encoding/json
-// writes without HTML escaping, for any string, valid UTF-8 or not, after
-// any prefix.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"b\s`, "\b\f\n\r\t\x00\x1f\x7f", "<&>", "é日本\u2028\u2029", "\xff\xfe bad \xc3", "a\xe2\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := AppendJSONString([]byte("prefix"), s)
-		assert.Equal(t, "prefix"+encodingJSONString(s), string(got))
-	})
-}
