@@ -3,6 +3,7 @@ package qwenedit
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,14 +12,14 @@ import (
 	"unicode/utf8"
 )
 
-// This file reads the API's JSON: task answers and error values. A body is
-// checked once with validJSON (jsonscan.go); then objects are read into the raw values
-// of the members asked for (jsonFields), interpreted only when needed: a
-// member of an unexpected type is ignored, never an error. Reading goes
-// down a bounded number of levels and skips the rest in one loop, so any
-// body is read in linear time. (json.Unmarshal into json.RawMessage at
-// each level would be linear too, but scans each level's bytes twice more
-// at encoding/json's speed: 3 to 6 times slower on 4 MiB bodies.)
+// This file reads the API's JSON, task answers and error values, with
+// encoding/json. The API words some members in more than one way (two
+// status vocabularies, "code" or "error_code", errors as strings, objects
+// or FastAPI's 422 lists, results under "images" or "image"), so those
+// members are kept raw (json.RawMessage) and read here; a member of an
+// unexpected type is ignored, never an error. Each level decodes only its
+// own value, and error values are read at most maxErrorDepth levels deep:
+// the work stays linear in the body, whose size send.go caps.
 
 const (
 	maxErrorDepth   = 4    // objects and lists searched for a message; deeper ones are ignored
@@ -31,6 +32,41 @@ var (
 	errNoTaskInfo = errors.New("no task_info object")
 	errNoTaskID   = errors.New("task_info has no usable id")
 )
+
+// rawTask is a task answer, {"task_info":{...},"images":[...]}, with its
+// members raw. Result URLs may also be under "image", and an error beside
+// task_info.
+type rawTask struct {
+	TaskInfo json.RawMessage `json:"task_info"`
+	Images   json.RawMessage `json:"images"`
+	Image    json.RawMessage `json:"image"`
+	Error    json.RawMessage `json:"error"`
+}
+
+// rawInfo is a task_info object with its members raw.
+type rawInfo struct {
+	ID        json.RawMessage `json:"id"`
+	Status    json.RawMessage `json:"status"`
+	CreatedAt json.RawMessage `json:"created_at"`
+	UpdatedAt json.RawMessage `json:"updated_at"`
+	Error     json.RawMessage `json:"error"`
+	Images    json.RawMessage `json:"images"`
+	Image     json.RawMessage `json:"image"`
+}
+
+// rawError is an error object with the members that may carry its message
+// and code.
+type rawError struct {
+	Detail    json.RawMessage `json:"detail"`
+	Error     json.RawMessage `json:"error"`
+	Message   json.RawMessage `json:"message"`
+	Msg       json.RawMessage `json:"msg"`
+	Title     json.RawMessage `json:"title"`
+	ErrorCode json.RawMessage `json:"error_code"`
+	Code      json.RawMessage `json:"code"`
+	Loc       json.RawMessage `json:"loc"`
+	TaskInfo  json.RawMessage `json:"task_info"`
+}
 
 // decodeTask parses the answer of a submit or a poll. Only a body that is
 // not a JSON object, has no task_info object, or no usable id (a string,
@@ -47,47 +83,69 @@ func decodeTask(body []byte) (*Task, error) {
 	return t, nil
 }
 
-// readTask reads {"task_info":{...},"images":[...]}, the API's answers and
-// a Task's JSON, without requiring an id.
+// readTask reads a task answer, the API's or a Task's own JSON, without
+// requiring an id.
 func readTask(body []byte) (*Task, error) {
-	body = bytes.TrimSpace(body)
-	if jsonKind(body) != '{' || !validJSON(body) {
+	var top rawTask
+	if !decodeObject(body, &top) {
 		return nil, errNotObject
 	}
-	top := jsonFields(body, "task_info", "images", "image", "error")
-	if jsonKind(top[0]) != '{' {
+	var info rawInfo
+	if !decodeObject(top.TaskInfo, &info) {
 		return nil, errNoTaskInfo
 	}
-	info, f := readInfo(top[0])
-	t := &Task{TaskInfo: info, Images: resultURLs(top[1], top[2], f[5], f[6])}
+	t := &Task{
+		TaskInfo: TaskInfo{
+			ID: idOf(info.ID), Status: TaskStatus(str(info.Status)), Error: taskError(info.Error),
+			CreatedAt: timestamp(info.CreatedAt), UpdatedAt: timestamp(info.UpdatedAt),
+		},
+		Images: resultURLs(top.Images, top.Image, info.Images, info.Image),
+	}
 	if t.Error == nil {
-		t.Error = taskError(top[3]) // an error beside task_info
+		t.Error = taskError(top.Error) // an error beside task_info
 	}
 	return t, nil
 }
 
-// readInfo reads a task_info object; f holds its raw members, "images"
-// and "image" (f[5], f[6]) included.
-func readInfo(v []byte) (info TaskInfo, f [][]byte) {
-	f = jsonFields(v, "id", "status", "created_at", "updated_at", "error", "images", "image")
-	id := jsonString(f[0])
-	if k := jsonKind(f[0]); k == '-' || k >= '0' && k <= '9' {
-		id = string(f[0])
+// decodeObject decodes v into dst if v is a JSON object.
+func decodeObject(v []byte, dst any) bool {
+	return kind(v) == '{' && json.Unmarshal(v, dst) == nil
+}
+
+// kind is the first byte of a value ('"', '{', '[', 't', 'f', 'n', '-' or
+// a digit), 0 for an absent one.
+func kind(v []byte) byte {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 {
+		return 0
 	}
-	info = TaskInfo{
-		ID: id, Status: TaskStatus(jsonString(f[1])), Error: taskError(f[4]),
-		CreatedAt: timestamp(f[2]), UpdatedAt: timestamp(f[3]),
+	return v[0]
+}
+
+// str is a JSON string's value; any other value is "".
+func str(v []byte) string {
+	var s string
+	if kind(v) != '"' || json.Unmarshal(v, &s) != nil {
+		return ""
 	}
-	return info, f
+	return s
+}
+
+// idOf reads an id: a string, or a number kept as written.
+func idOf(v json.RawMessage) string {
+	if k := kind(v); k == '-' || k >= '0' && k <= '9' {
+		return string(bytes.TrimSpace(v))
+	}
+	return str(v)
 }
 
 // timestamp reads an RFC 3339 time, with or without fractional seconds;
 // one without a zone is UTC. Anything else is the zero time.
 func timestamp(v []byte) time.Time {
-	if len(v) > 64 { // longer than any RFC 3339 time
+	s := str(v)
+	if len(s) > 64 { // longer than any RFC 3339 time
 		return time.Time{}
 	}
-	s := jsonString(v)
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		t, _ = time.Parse("2006-01-02T15:04:05", s) // the zero time on error
@@ -98,13 +156,16 @@ func timestamp(v []byte) time.Time {
 // taskError reads task_info.error (or the error beside task_info): an
 // object, or a non-blank string as the detail; anything else is no error.
 func taskError(v []byte) *TaskError {
-	if k := jsonKind(v); k != '{' && k != '"' {
-		return nil // the common case, a task without error: nothing to allocate
-	}
-	e := readError(v, 0)
-	if jsonKind(v) == '"' && e.Detail == "" {
+	switch kind(v) {
+	case '{':
+	case '"':
+		if strings.TrimSpace(str(v)) == "" {
+			return nil
+		}
+	default:
 		return nil
 	}
+	e := readError(v, 0)
 	return &e
 }
 
@@ -112,24 +173,37 @@ func taskError(v []byte) *TaskError {
 // The official clients look at "images", then "image", each a list of
 // URLs or of {"url": ...} objects, or one URL; the SDK then tries the same
 // two inside task_info.
-func resultURLs(vals ...[]byte) []string {
-	var urls []string
+func resultURLs(vals ...json.RawMessage) []string {
 	for _, v := range vals {
-		items := jsonItems(v, maxResultURLs)
-		if jsonKind(v) == '"' {
-			items = [][]byte{v}
-		}
-		for _, item := range items {
-			if jsonKind(item) == '{' {
-				item = jsonFields(item, "url")[0]
+		var urls []string
+		for _, item := range itemsOf(v, maxResultURLs) {
+			if kind(item) == '{' {
+				var obj struct {
+					URL json.RawMessage `json:"url"`
+				}
+				_ = json.Unmarshal(item, &obj)
+				item = obj.URL
 			}
-			if u := strings.TrimSpace(jsonString(item)); u != "" {
+			if u := strings.TrimSpace(str(item)); u != "" {
 				urls = append(urls, u)
 			}
 		}
 		if len(urls) > 0 {
 			return urls
 		}
+	}
+	return nil
+}
+
+// itemsOf is the first n items of a list, or a lone string as one item.
+func itemsOf(v json.RawMessage, n int) []json.RawMessage {
+	switch kind(v) {
+	case '"':
+		return []json.RawMessage{v}
+	case '[':
+		var items []json.RawMessage
+		_ = json.Unmarshal(v, &items)
+		return items[:min(len(items), n)]
 	}
 	return nil
 }
@@ -142,35 +216,49 @@ func resultURLs(vals ...[]byte) []string {
 // first message of "detail", "error", "message" and "msg", else of its
 // task_info.error; in a list, an item's "loc" prefixes its message.
 func readError(v []byte, depth int) (e TaskError) {
-	switch k := jsonKind(v); {
+	switch k := kind(v); {
 	case k == '"':
-		e.Detail = strings.TrimSpace(jsonString(v))
+		e.Detail = strings.TrimSpace(str(v))
 	case k == '[' && depth < maxErrorDepth:
 		var msgs []string
-		for _, item := range jsonItems(v, maxMessageItems) {
+		for _, item := range itemsOf(v, maxMessageItems) {
 			if m := readError(item, depth+1).message(); m != "" {
 				msgs = append(msgs, m)
 			}
 		}
 		e.Detail = strings.Join(msgs, "; ")
 	case k == '{' && depth < maxErrorDepth:
-		f := jsonFields(v, "detail", "error", "message", "msg", "title", "error_code", "code", "loc", "task_info")
-		for i := 0; i < 4 && e.Detail == ""; i++ {
-			e.Detail = readError(f[i], depth+1).message()
+		var f rawError
+		_ = json.Unmarshal(v, &f)
+		e = f.read(depth)
+	}
+	return e
+}
+
+// read is an error object's message and code (see readError).
+func (f rawError) read(depth int) (e TaskError) {
+	for _, v := range []json.RawMessage{f.Detail, f.Error, f.Message, f.Msg} {
+		if e.Detail = readError(v, depth+1).message(); e.Detail != "" {
+			break
 		}
-		e.Title = readError(f[4], depth+1).message()
-		var ok bool
-		if e.Code, ok = jsonInt(f[5]); !ok {
-			e.Code, _ = jsonInt(f[6])
+	}
+	e.Title = readError(f.Title, depth+1).message()
+	var ok bool
+	if e.Code, ok = jsonInt(f.ErrorCode); !ok {
+		e.Code, _ = jsonInt(f.Code)
+	}
+	if e.Detail == "" || e.Code == 0 {
+		var info struct {
+			Error json.RawMessage `json:"error"`
 		}
-		if e.Detail == "" || e.Code == 0 {
-			inner := readError(jsonFields(f[8], "error")[0], depth+1)
+		if decodeObject(f.TaskInfo, &info) {
+			inner := readError(info.Error, depth+1)
 			e.Detail = cmp.Or(e.Detail, inner.message())
 			e.Code = cmp.Or(e.Code, inner.Code)
 		}
-		if loc := jsonKind(f[7]); depth > 0 && (loc == '[' || loc == '"') && e.message() != "" {
-			e.Detail = strings.ToValidUTF8(string(f[7]), "\uFFFD") + ": " + e.message()
-		}
+	}
+	if loc := kind(f.Loc); depth > 0 && (loc == '[' || loc == '"') && e.message() != "" {
+		e.Detail = strings.ToValidUTF8(string(bytes.TrimSpace(f.Loc)), "\uFFFD") + ": " + e.message()
 	}
 	return e
 }
@@ -182,22 +270,22 @@ func (e TaskError) message() string { return cmp.Or(e.Detail, e.Title) }
 // code (see readError). A body that is not JSON but short plain text is
 // the message.
 func parseErrorBody(body []byte) (string, int) {
-	if !validJSON(body) {
+	if !json.Valid(body) {
 		s := strings.TrimSpace(string(body))
 		if len(s) > 200 || !utf8.ValidString(s) || strings.ContainsAny(s, "<{[") {
 			s = ""
 		}
 		return s, 0
 	}
-	e := readError(bytes.TrimSpace(body), 0)
+	e := readError(body, 0)
 	return e.message(), e.Code
 }
 
 // jsonInt reads an integer written as a JSON number or a numeric string.
 func jsonInt(v []byte) (int, bool) {
-	s := string(v)
-	if jsonKind(v) == '"' {
-		s = strings.TrimSpace(jsonString(v))
+	s := string(bytes.TrimSpace(v))
+	if kind(v) == '"' {
+		s = strings.TrimSpace(str(v))
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil

@@ -3,7 +3,6 @@ package qwenedit
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -57,21 +56,6 @@ type TaskInfo struct {
 	Error *TaskError `json:"error,omitempty"`
 }
 
-// UnmarshalJSON reads a task_info object as leniently as the SDK reads the
-// API's answers: a status that is not a string is "", a time in another
-// form is zero, and an error that is neither an object nor a string is
-// nil. Only a value that is not a JSON object is an error.
-func (t *TaskInfo) UnmarshalJSON(b []byte) error {
-	if b = bytes.TrimSpace(b); string(b) == "null" {
-		return nil
-	}
-	if jsonKind(b) != '{' || !validJSON(b) {
-		return fmt.Errorf("qwenedit: task_info: %w", errNotObject)
-	}
-	*t, _ = readInfo(b)
-	return nil
-}
-
 // TaskError is the error object of a failed task: task_info.error.
 type TaskError struct {
 	// Code is the numeric code, from "error_code" or "code" (0 when absent).
@@ -79,21 +63,6 @@ type TaskError struct {
 	// Title is the short description, Detail the explanation.
 	Title  string `json:"title,omitempty"`
 	Detail string `json:"detail,omitempty"`
-}
-
-// UnmarshalJSON reads an object's code ("error_code" or "code", a number or
-// a numeric string), "title", and "detail" (else "error", "message" or
-// "msg"; each a string, an object with such fields, or a list of them), or
-// a bare string as the detail. Any other JSON value is an error.
-func (e *TaskError) UnmarshalJSON(b []byte) error {
-	if b = bytes.TrimSpace(b); string(b) == "null" {
-		return nil
-	}
-	if k := jsonKind(b); (k != '{' && k != '"') || !validJSON(b) {
-		return errors.New("qwenedit: task error: not a JSON object or string")
-	}
-	*e = readError(b, 0)
-	return nil
 }
 
 // Task is a task with its results. It marshals as the API's answer,
@@ -106,9 +75,12 @@ type Task struct {
 	Images []string `json:"images,omitempty"`
 }
 
-// UnmarshalJSON reads a task answer as leniently as Get does (see
-// TaskInfo.UnmarshalJSON); only a value that is not a JSON object with a
-// task_info object is an error.
+// UnmarshalJSON reads a task answer as leniently as Get does: a stored
+// API answer as well as a Task's own JSON. A status that is not a string
+// is "", a time in another form is zero, an error that is neither an
+// object nor a string is nil, and the error's code is read from "code" or
+// "error_code". Only a value that is not a JSON object with a task_info
+// object is an error.
 func (t *Task) UnmarshalJSON(b []byte) error {
 	if string(bytes.TrimSpace(b)) == "null" {
 		return nil
