@@ -164,7 +164,7 @@ type pollState struct {
 	lastErr    error
 	retryAfter time.Duration // the wait the last failed poll's answer asked for
 	polls      int
-	pendingAt  time.Time // the last answer that said the task was not done
+	pendingAt  time.Time // when the last GET whose answer said "not done" was sent
 }
 
 // retryAfterOf is the Retry-After of an API error, 0 for other errors.
@@ -222,24 +222,38 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, submitt
 	}
 }
 
-// learn records how long a successful task took (see schedule.go): the
-// server's own timestamps when they make sense; else, for a task this
-// Client submitted, the middle of the bracket between the last "not done"
-// answer and the first "done" one, if that bracket is narrow enough
-// (maxBracket of its middle) to say something.
+// learn records how long a successful task took (see schedule.go), as far
+// as this Client saw it: a task it submitted, last seen unfinished by the
+// GET sent at pendingAt and seen finished now, took between those two
+// offsets from the submit. The server's updated_at − created_at refines
+// the value inside that bracket and is clamped to it: a server's clock or
+// zone label can be wrong (a -05:00 on UTC text made 5-hour tasks of
+// 0.3 s ones), what the Client saw cannot. Without usable timestamps the
+// middle of the bracket is recorded, if the bracket is narrow enough
+// (maxBracket of its middle) to say something. A task this Client did not
+// submit is not learned: nothing bounds how long it took.
 func (c *Client) learn(task *Task, st *pollState, submitted time.Time) {
-	if d := task.UpdatedAt.Sub(task.CreatedAt); !task.CreatedAt.IsZero() && !task.UpdatedAt.IsZero() && d > 0 && d < 24*time.Hour {
-		c.tasks.finished(d)
-		return
-	}
 	if submitted.IsZero() {
 		return
 	}
-	width := c.cfg.clock.Now().Sub(st.pendingAt)
-	mid := st.pendingAt.Sub(submitted) + width/2
-	if float64(width) <= maxBracket*float64(mid) {
+	lo, hi := st.pendingAt.Sub(submitted), c.cfg.clock.Now().Sub(submitted)
+	if d, ok := serverDuration(task); ok {
+		c.tasks.finished(min(max(d, lo), hi))
+		return
+	}
+	if mid := lo + (hi-lo)/2; float64(hi-lo) <= maxBracket*float64(mid) {
 		c.tasks.finished(mid)
 	}
+}
+
+// serverDuration is updated_at − created_at, when both are there and in
+// that order.
+func serverDuration(task *Task) (time.Duration, bool) {
+	if task.CreatedAt.IsZero() || task.UpdatedAt.IsZero() {
+		return 0, false
+	}
+	d := task.UpdatedAt.Sub(task.CreatedAt)
+	return d, d > 0
 }
 
 // maxWaitGrace is how long a poll under way may run past the maximum wait:
@@ -260,6 +274,7 @@ func (c *Client) pollCtx(ctx context.Context, deadline time.Time) (context.Conte
 // pollOnce does one GET; done reports that the wait is over (with task or err).
 func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, deadline time.Time) (*Task, bool, error) {
 	st.polls++
+	sent := c.cfg.clock.Now() // the server saw the task unfinished at or after this
 	pctx, cancel := c.pollCtx(ctx, deadline)
 	defer cancel()
 	task, err := c.get(pctx, st.taskID, true)
@@ -270,7 +285,7 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 		case pctx.Err() != nil:
 			st.lastErr = err
 			return nil, true, st.timeout(c.cfg.clock.Now())
-		case !isTransientPollError(err):
+		case !isTransient(err):
 			c.log(ctx, slog.LevelWarn, "qwenedit: poll failed", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("error", err.Error()))
 			return nil, true, &WaitError{TaskID: st.taskID, LastStatus: st.last, Err: err}
 		}
@@ -281,7 +296,7 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 	}
 	st.last, st.lastErr, st.retryAfter = task.Status, nil, 0
 	if !task.Status.IsTerminal() {
-		st.pendingAt = c.cfg.clock.Now()
+		st.pendingAt = sent
 	}
 	c.log(ctx, slog.LevelDebug, "qwenedit: poll", slog.String("task_id", st.taskID), slog.Int("poll", st.polls), slog.String("status", string(task.Status)))
 	if pc.onPoll != nil {
@@ -300,20 +315,6 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 	return nil, false, nil
 }
 
-// isTransientPollError: failures after which the next poll may work, by
-// the same rules as the retries of one call (retryableStatus,
-// permanentCause).
-func isTransientPollError(err error) bool {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return retryableStatus(apiErr.StatusCode)
-	}
-	if permanentCause(err) != "" {
-		return false
-	}
-	var verr *ValidationError
-	return !errors.As(err, &verr) && !errors.Is(err, ErrUnexpectedResponse) && !errors.Is(err, ErrResponseTooLarge)
-}
 
 // waitStopped is the error for a wait ended by ctx.
 func (c *Client) waitStopped(ctx context.Context, st *pollState) error {

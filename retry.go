@@ -137,9 +137,9 @@ func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, atte
 		if n >= maxRetries {
 			c.logFailure(ctx, ev, o)
 			if maxRetries == 0 {
-				return o.err
+				return transientError{o.err}
 			}
-			return fmt.Errorf("%w (gave up after %d attempts)", o.err, n+1)
+			return transientError{fmt.Errorf("%w (gave up after %d attempts)", o.err, n+1)}
 		}
 		delay, why := c.nextDelay(ctx, n, o)
 		if why != "" {
@@ -151,6 +151,20 @@ func (c *Client) withRetries(ctx context.Context, ev event, maxRetries int, atte
 			return fmt.Errorf("%w (stopped waiting to retry: %w)", o.err, err)
 		}
 	}
+}
+
+// transientError marks a failure the retry rule would have retried, had
+// the call any retries left: the poller, whose calls have none of their
+// own, polls again after it. It adds nothing to the message.
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }
+
+// isTransient reports a failure that retryable found worth another try.
+func isTransient(err error) bool {
+	var t transientError
+	return errors.As(err, &t)
 }
 
 // nextDelay picks the wait before the next attempt, or says why there is none.

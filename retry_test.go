@@ -335,3 +335,40 @@ func TestSubmitWithADoneContextSendsNothing(t *testing.T) {
 	assert.False(t, errors.As(err, &amb), "%v", err)
 	assert.Zero(t, requests.Load())
 }
+
+// TestRetryRuleTable is the one retry rule and the one "a task may exist"
+// rule on the facts of an attempt, for a paid call (a submit) and a free
+// one (a poll, a download); the poller's "poll again" is the same rule
+// (isTransient), read from the error of a call without retries.
+func TestRetryRuleTable(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		o                        outcome
+		paidRetry, paidAmbiguous bool
+		freeRetry                bool
+	}{
+		{"429", outcome{status: 429, sent: true}, true, false, true},
+		{"503", outcome{status: 503, sent: true}, false, true, true},
+		{"408", outcome{status: 408, sent: true}, false, false, true},
+		{"425", outcome{status: 425, sent: true}, false, false, true},
+		{"400", outcome{status: 400, sent: true}, false, false, false},
+		{"404", outcome{status: 404, sent: true}, false, false, false},
+		{"302", outcome{status: 302, sent: true}, false, true, false},
+		{"network before the body went out", outcome{network: true}, true, false, true},
+		{"network after the body went out", outcome{network: true, sent: true}, false, true, true},
+		{"an undecodable 2xx answer", outcome{sent: true}, false, true, false},
+		{"a permanent failure, nothing sent", outcome{}, false, false, false},
+	} {
+		assert.Equal(t, tc.paidRetry, retryable(true, tc.o), "%s: paid, retried", tc.name)
+		assert.Equal(t, tc.paidAmbiguous, ambiguous(true, tc.o), "%s: paid, a task may exist", tc.name)
+		assert.Equal(t, tc.freeRetry, retryable(false, tc.o), "%s: free, retried", tc.name)
+		assert.False(t, ambiguous(false, tc.o), "%s: a free call makes no task", tc.name)
+
+		c, _, _ := mockClient(t)
+		o := tc.o
+		o.err = errors.New("boom")
+		err := c.withRetries(context.Background(), event{}, 0, func(int) outcome { return o })
+		assert.Equal(t, tc.freeRetry, isTransient(err), "%s: the poller polls again", tc.name)
+		assert.EqualError(t, err, "boom", "%s: the mark adds nothing to the message", tc.name)
+	}
+}

@@ -11,32 +11,42 @@ import (
 // interval growing by half each time (±10 % jitter) up to the maximum.
 //
 // A Client also learns. It keeps how long its last historySize successful
-// tasks took: the server's updated_at − created_at when both are there,
-// else the middle of the bracket between the last unfinished answer and
-// the first finished one, counted from the submit, when that bracket is
-// at most maxBracket of its middle (the default schedule's brackets are
-// that narrow for tasks of about 45 s and more). When those durations are
+// tasks took, as it saw them (see Client.learn). When those durations are
 // steady (the longest at most steadySpread × the shortest, ignoring the
-// extremes once the history is full) they give a window [lo, hi] in which the
-// next task very likely finishes. The schedule then skips the polls that
-// cannot find it finished (before the window none for tasks under
-// directJumpMax, else one every max(maxInterval, lo/4)), and polls every
-// windowStep inside the window, so a finished task is noticed within
-// windowStep/2 on average. A task that outlives the window, and any
-// workload that is not steady, falls back to the default schedule. An
-// explicit WithPollInterval or WithMaxPollInterval turns learning off for
-// that wait: the caller's schedule is followed as given.
+// extremes once the history is full) they give a window [lo, hi] in which
+// the next task very likely finishes, and the schedule aims its polls
+// there. It may do so only within one rule, which holds by construction
+// whatever the history: every poll of the default schedule (same jitter
+// draws) is matched by a learned poll at most lateSlack after it. So a
+// task the default schedule would notice at D is noticed by D + lateSlack
+// at the latest, even when the history is wrong (a regime change, an
+// outlier, a server with broken timestamps).
+//
+// Within that rule the learned schedule
+//   - moves a default poll up to lateSlack later when that lands it in
+//     the window (a poll at 10.5 s becomes one at 12.5 s for tasks of
+//     about 12 s, so it finds them finished instead of missing them by a
+//     second and a half), and keeps every other default poll where it is;
+//   - adds polls every windowStep inside the window, the last at hi, so
+//     that a task that finishes there is noticed within windowStep/2 on
+//     average. A default poll matched by one of them is not made twice.
+//
+// The rule costs the old savings before the window: the learned schedule
+// makes at least every default poll but one (the one moved onto the
+// task), plus its window polls. A workload that is not steady gets the
+// default schedule exactly. An explicit WithPollInterval or
+// WithMaxPollInterval turns learning off for that wait: the caller's
+// schedule is followed as given.
 const (
-	historySize   = 16
-	submitMemory  = 1024                    // submit times kept, so WaitForResult after Submit plans like Edit
-	minSamples    = 4                       // finished tasks before the window is trusted
-	steadySpread  = 1.3                     // hi/lo beyond which a workload is mixed
-	windowMargin  = 0.03                    // widening of the window on each side
-	windowStep    = 1200 * time.Millisecond // poll spacing inside the window
-	directJumpMax = time.Minute             // windows starting sooner get no earlier polls
-	minLearned    = time.Second             // shorter tasks are not worth learning
-	minWindowWait = 100 * time.Millisecond  // the shortest wait the window plans
-	maxBracket    = 0.25                    // widest poll bracket learned from, as a share of its middle
+	historySize  = 16
+	submitMemory = 1024                    // submit times kept, so WaitForResult after Submit plans like Edit
+	minSamples   = 4                       // finished tasks before the window is trusted
+	steadySpread = 1.3                     // hi/lo beyond which a workload is mixed
+	windowMargin = 0.02                    // widening of the window on each side
+	windowStep   = 1800 * time.Millisecond // poll spacing inside the window
+	lateSlack    = 2 * time.Second         // the most a learned poll may trail the default one it replaces
+	minLearned   = time.Second             // shorter tasks are not worth learning
+	maxBracket   = 0.25                    // widest poll bracket learned from without timestamps, as a share of its middle
 )
 
 // taskLog is what a Client remembers of its tasks, safe for concurrent use.
@@ -101,13 +111,16 @@ func (l *taskLog) window() (lo, hi time.Duration, ok bool) {
 	return lo, hi, lo >= minLearned && float64(hi) <= steadySpread*float64(lo)
 }
 
-// schedule plans the waits between the polls of one task.
+// schedule plans the waits between the polls of one task. Times are
+// offsets from the submit (or from the start of the wait, for a task this
+// Client did not submit).
 type schedule struct {
 	pc       pollConfig
 	jitter   func() float64
 	learned  bool
 	lo, hi   time.Duration
 	interval time.Duration // the default schedule's next interval
+	ref      time.Duration // learned: the default schedule's next poll not yet matched
 }
 
 // newSchedule plans one wait; learn is false for a task whose age is not
@@ -122,33 +135,67 @@ func (c *Client) newSchedule(pc pollConfig, learn bool) *schedule {
 
 // first is the wait before the first poll of a task submitted elapsed ago.
 func (s *schedule) first(elapsed time.Duration) time.Duration {
-	if s.learned {
-		return s.learnedWait(elapsed)
+	if !s.learned {
+		return max(s.pc.minInterval-elapsed, 0)
 	}
-	return max(s.pc.minInterval-elapsed, 0)
+	s.ref = max(s.pc.minInterval, elapsed) // where the default polls first
+	return s.plan(elapsed) - elapsed
 }
 
-// next is the wait before the next poll, elapsed after the submit (or
-// after the start of the wait, for a task this Client did not submit).
+// next is the wait before the next poll, elapsed after the origin; a poll
+// was just made.
 func (s *schedule) next(elapsed time.Duration) time.Duration {
-	if s.learned && elapsed < s.hi {
-		return s.learnedWait(elapsed)
+	if !s.learned {
+		return s.defaultInterval()
 	}
+	// plan never goes past ref+lateSlack, so a poll at or after ref has
+	// matched it. (A poll made later than planned, after a Retry-After,
+	// delays the default schedule just as much.)
+	for s.ref <= elapsed {
+		s.ref += s.defaultInterval()
+	}
+	return s.plan(elapsed) - elapsed
+}
+
+// defaultInterval is the default schedule's next wait; it draws the jitter
+// once, so a learned schedule sees the same default polls as an unlearned
+// one with the same draws.
+func (s *schedule) defaultInterval() time.Duration {
 	f := 1 - pollJitter + 2*pollJitter*s.jitter()
 	d := max(s.pc.minInterval, min(s.pc.maxInterval, time.Duration(float64(s.interval)*f)))
 	s.interval = min(time.Duration(float64(s.interval)*pollGrowth), s.pc.maxInterval)
 	return d
 }
 
-// learnedWait plans by the window: see the comment at the top of the file.
-func (s *schedule) learnedWait(elapsed time.Duration) time.Duration {
-	first := min(s.lo+windowStep, s.hi)
-	if elapsed < s.lo {
-		if s.lo <= directJumpMax {
-			return first - elapsed
-		}
-		return min(max(s.pc.maxInterval, s.lo/4), first-elapsed)
+// plan is the time of the next learned poll after a poll (or the start of
+// the wait) at elapsed: the next window poll, unless the default poll
+// s.ref, moved at most lateSlack, comes first. Never later than
+// s.ref+lateSlack: that is the bound of the file comment.
+func (s *schedule) plan(elapsed time.Duration) time.Duration {
+	at := s.matchRef()
+	if w, ok := s.windowPoll(elapsed); ok && w < at {
+		at = w
 	}
-	k := (elapsed-s.lo)/windowStep + 1
-	return max(min(s.lo+k*windowStep, s.hi)-elapsed, minWindowWait)
+	return at
+}
+
+// matchRef is where the learned schedule makes the default poll s.ref: as
+// late as lateSlack allows, up to hi, when that reaches the window; else
+// where the default makes it, since moving it would only notice a task
+// that finishes outside the window later.
+func (s *schedule) matchRef() time.Duration {
+	if s.ref > s.hi || s.ref+lateSlack < s.lo {
+		return s.ref
+	}
+	return max(s.ref, min(s.ref+lateSlack, s.hi))
+}
+
+// windowPoll is the next poll inside the window after elapsed: windowStep
+// after elapsed or lo, whichever is later, and at most hi; ok is false
+// once the window is over.
+func (s *schedule) windowPoll(elapsed time.Duration) (at time.Duration, ok bool) {
+	if elapsed >= s.hi {
+		return 0, false
+	}
+	return min(max(elapsed, s.lo)+windowStep, s.hi), true
 }
