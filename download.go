@@ -23,7 +23,7 @@ import (
 // written. The API key is sent only if the URL is on the API's own origin,
 // never to a result host. It fails if the answer is not an image or exceeds
 // the download cap (WithMaxDownloadSize). It retries network errors and the
-// answers 408, 429, 500, 502, 503 and 504 (honouring Retry-After), but only
+// answers 408, 425, 429 and every 5xx (honouring Retry-After), but only
 // as long as nothing was written to w; other statuses fail at once, and an
 // expired or unknown URL (403/404; result URLs live 24 hours) gives an
 // error matching ErrResultExpired.

@@ -25,22 +25,31 @@ type config struct {
 	pixelCheck   bool
 	insecureHTTP bool
 	maxDownload  int64
+	internals
+}
+
+// internals are the settings no Option sets. They are real in production;
+// the package's own tests swap them (export_test.go) so that schedules are
+// exact and nothing sleeps.
+type internals struct {
 	saveParallel int // downloads SaveImages runs at once
 	clock        clock
-	jitter       func() float64 // uniform in [0,1); swapped in tests for determinism
-	maxWaitGrace time.Duration  // see maxWaitGrace; shortened in tests
+	jitter       func() float64 // uniform in [0,1)
+	maxWaitGrace time.Duration  // see maxWaitGrace
 }
 
 func defaultConfig() config {
 	return config{
-		model:        DefaultModel,
-		retry:        defaultRetryPolicy(),
-		pixelCheck:   true,
-		maxDownload:  DefaultMaxDownloadSize,
-		saveParallel: MaxN, // every result of a task at once
-		clock:        realClock{},
-		jitter:       randFloat,
-		maxWaitGrace: maxWaitGrace,
+		model:       DefaultModel,
+		retry:       defaultRetryPolicy(),
+		pixelCheck:  true,
+		maxDownload: DefaultMaxDownloadSize,
+		internals: internals{
+			saveParallel: MaxN, // every result of a task at once
+			clock:        realClock{},
+			jitter:       randFloat,
+			maxWaitGrace: maxWaitGrace,
+		},
 	}
 }
 
