@@ -24,19 +24,33 @@ var batchCommand = &command{
 -prompt, -concurrency at a time, and saves its result into -out under the input's name:
 photos/beach.jpg becomes edited/beach.png (edited/beach_1.png, ... with several).
 
-Every task ID is appended to -out/batch.jsonl, and synced to disk, before the wait starts.
-Run the same command again (or qwenedit batch -out DIR -resume, which takes -in and -prompt
-from the journal) after a crash, Ctrl-C or -max-wait: saved files are skipped, and files
-whose task was submitted are waited for, not submitted again. Failed tasks are submitted
-again. A file whose submit had an unknown outcome is left alone (a task may exist and be
-charged) unless -resubmit-unknown is given.
+Every paid submit is journaled ahead in -out/batch.jsonl, each line synced to disk: that a
+submit of the file (its SHA-256, with the prompt) starts, before the request leaves; then its
+task ID, when the answer comes and before the wait starts. Run the same command again (or
+qwenedit batch -out DIR -resume, which takes -in and -prompt from the journal) after a
+crash, kill, Ctrl-C or -max-wait: saved files are skipped, files whose task ID is journaled
+are waited for, not submitted again, and failed tasks are submitted again.
+
+Whatever instant the process dies, the rerun submits no file that may have a task already:
+a file whose submit started but whose task ID is not journaled (the process died before the
+answer came, or the answer was lost) has an unknown outcome, since a task may exist and be
+charged. The rerun reports it and leaves it alone unless -resubmit-unknown is given (check
+your MuleRouter dashboard first: you may pay twice). A submit known to have created nothing
+(refused before sending, or a 4xx answer) is journaled as failed and submitted again.
+
+The first Ctrl-C (or SIGTERM) starts no new submit and stops the waits, but lets the submits
+already on the wire finish, for at most 30s ("finishing N uploads in flight; Ctrl-C again to
+abort"), and journals their task IDs; then it exits 1 with the command that resumes, and the
+rerun submits none of them again. A second Ctrl-C, or the 30s bound, cuts off the submits
+still on the wire: their outcome is unknown.
 
 One -out holds one batch (one -in folder, one prompt), run by one process at a time (a
 lock). A changed file (by SHA-256) is a new file. No result ever replaces another file of
 -out. A rejected key (401) or an empty balance (402) stops the batch; one image's failure
 does not. With MULEROUTER_API_KEY every new task is charged (the default model); without
 it, or with -fake, the built-in fake server answers and nothing is charged.`,
-	run: runBatch,
+	run:             runBatch,
+	finishesUploads: true,
 }
 
 // batchOptions are batch's flags.
@@ -154,6 +168,9 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no images (%s) in %s", strings.Join(imageExts, " "), o.in)
 	}
+	if err := checkOutDir(o.out); err != nil {
+		return err // exit status 2, naming the folder and the cause
+	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create -out: %w", err)
 	}
@@ -181,14 +198,18 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 	}
 
 	b := &batch{client: back.client, journal: j, opts: o, in: in, taken: taken,
-		server: back.base, fake: back.fake,
+		server: back.base, fake: back.fake, up: &uploads{stop: c.stop},
 		x:    &explainer{base: back.base, model: qwenedit.DefaultModel, fake: back.fake, oneImage: true},
 		prog: newBatchProgress(c.stderr, c.stderrTTY, len(files))}
 	outcomes, fatal := b.runAll(ctx, files, last)
 	b.prog.close()
 	os.Remove(filepath.Join(o.out, stagingDir)) // only if empty: a crash may leave parts to look at
 
-	return b.summarize(c, outcomes, fatal, ctx.Err())
+	interrupted := ctx.Err()
+	if interrupted == nil && b.up.isStopped() {
+		interrupted = errInterrupted
+	}
+	return b.summarize(c, outcomes, fatal, interrupted)
 }
 
 // absDir returns dir as an absolute path, its symbolic links resolved, so
@@ -285,24 +306,39 @@ func existingResults(dir string) (map[string]string, error) {
 
 // runAll works through files with at most -concurrency at once. It returns
 // each file's outcome, and the error that stopped the batch early, if any.
+//
+// The first Ctrl-C starts no new submit and ends the waits and downloads
+// (their task IDs are journaled: the next run takes them up), but lets
+// the submits on the wire finish, so that their IDs are journaled too;
+// only the end of ctx (a second Ctrl-C, or the bound after the first)
+// cuts those off, leaving them unknown.
 func (b *batch) runAll(ctx context.Context, files []string, last map[string]record) ([]outcome, error) {
 	outcomes := make([]outcome, len(files))
 	stems := outputStems(files)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opts.concurrency)
+	work, stopWork := context.WithCancel(gctx)
+	defer stopWork()
+	release := afterStop(b.up.stop, func() {
+		if n := b.up.halt(); n > 0 {
+			b.prog.warnf("%s", inFlightMessage(n))
+		}
+		stopWork()
+	})
+	defer release()
 	for i, file := range files {
 		jb, settled := b.plan(job{file: file, stem: stems[file]}, last)
 		if settled != nil {
 			outcomes[i] = *settled
 			continue
 		}
-		if gctx.Err() != nil { // stopped: leave the rest for the next run
-			outcomes[i] = notStarted(jb, gctx.Err())
+		if work.Err() != nil { // stopped: leave the rest for the next run
+			outcomes[i] = notStarted(jb, work.Err())
 			continue
 		}
 		g.Go(func() error {
 			b.prog.started()
-			out := b.process(gctx, jb)
+			out := b.process(gctx, work, jb)
 			outcomes[i] = out
 			switch out.state {
 			case edited:
@@ -325,11 +361,14 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 // returns the command's error: nil only if every file is saved.
 func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) error {
 	var count [4]int
-	byFake := 0
+	byFake, unknown := 0, 0
 	for _, out := range outcomes {
 		count[out.state]++
 		if out.byFake {
 			byFake++
+		}
+		if out.unknown {
+			unknown++
 		}
 	}
 	w := c.stdout
@@ -343,6 +382,10 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 		len(outcomes), count[edited], count[skipped], count[failed], count[resumable])
 	if byFake > 0 {
 		fmt.Fprintf(w, "  %d of the results already saved were made by the built-in fake server, not by MuleRouter: delete them to have them edited for real\n", byFake)
+	}
+	if unknown > 0 {
+		fmt.Fprintf(w, "  %d with an unknown outcome: a submit was on its way when its answer was lost or a run died, so a task may exist and be charged; "+
+			"they are not submitted again: check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit them again (you may pay twice)\n", unknown)
 	}
 	for _, out := range outcomes {
 		switch {
@@ -380,6 +423,9 @@ func (b *batch) jsonResult(out outcome) result {
 	}
 	if out.state == failed {
 		r.Error = &jsonError{Kind: kindOf(out.err), Message: out.msg, TaskID: out.taskID}
+		if out.unknown {
+			r.Error.Kind = "ambiguous_submit"
+		}
 	}
 	return r
 }

@@ -208,9 +208,10 @@ func TestBatchEditsEveryImageInTheFolder(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a.png", "b.png", "batch.jsonl", "c.png", "d.png", "e.png"}, names, "no staging folder or part files left")
 
-	// The journal has, for every file, its task submitted and then saved.
+	// The journal has, for every file, its submit starting (journaled
+	// ahead), its task submitted, and then saved.
 	recs := journalRecords(t, out)
-	require.Len(t, recs, 2*len(images))
+	require.Len(t, recs, 3*len(images))
 	for _, name := range images {
 		var mine []record
 		for _, r := range recs {
@@ -218,14 +219,19 @@ func TestBatchEditsEveryImageInTheFolder(t *testing.T) {
 				mine = append(mine, r)
 			}
 		}
-		require.Len(t, mine, 2, name)
-		assert.Equal(t, statusSubmitted, mine[0].Status)
-		assert.Equal(t, statusSaved, mine[1].Status)
-		assert.NotEmpty(t, mine[0].TaskID)
-		assert.Equal(t, mine[0].TaskID, mine[1].TaskID)
-		assert.Equal(t, []string{strings.TrimSuffix(name, filepath.Ext(name)) + ".png"}, mine[1].Outputs)
-		assert.Equal(t, srv.URL(), mine[0].Server)
-		assert.Equal(t, prompt, mine[0].Prompt)
+		require.Len(t, mine, 3, name)
+		assert.Equal(t, statusSubmitting, mine[0].Status)
+		assert.Empty(t, mine[0].TaskID)
+		assert.Equal(t, mine[1].SHA256, mine[0].SHA256)
+		assert.Equal(t, statusSubmitted, mine[1].Status)
+		assert.Equal(t, statusSaved, mine[2].Status)
+		assert.NotEmpty(t, mine[1].TaskID)
+		assert.Equal(t, mine[1].TaskID, mine[2].TaskID)
+		assert.Equal(t, []string{strings.TrimSuffix(name, filepath.Ext(name)) + ".png"}, mine[2].Outputs)
+		for _, r := range mine {
+			assert.Equal(t, srv.URL(), r.Server)
+			assert.Equal(t, prompt, r.Prompt)
+		}
 	}
 
 	assert.Contains(t, o.stdout, "5 images: 5 edited, 0 already saved, 0 failed, 0 to resume")
@@ -271,7 +277,7 @@ func TestBatchInterruptedResumesWithoutPayingTwice(t *testing.T) {
 	defer cancel()
 	done := make(chan ran, 1)
 	go func() { done <- batchRun(ctx, e, args...) }()
-	require.Eventually(t, func() bool { return len(journalRecords(t, out)) == 2 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(withStatus(journalRecords(t, out), statusSubmitted)) == 2 }, 10*time.Second, 5*time.Millisecond,
 		"each task ID is journaled while its wait is still going on")
 	// Both workers now wait on tasks that never finish: let them poll.
 	require.Eventually(t, func() bool { return requestsTo(srv, "GET", "") >= 4 }, 10*time.Second, 5*time.Millisecond)
@@ -379,7 +385,7 @@ func TestBatchResumesATaskFromAJournalWrittenBeforehand(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(out, journalName))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	require.Len(t, lines, 2+3, "2 old lines, then a saved, b submitted, b saved")
+	require.Len(t, lines, 2+4, "2 old lines, then a saved, b submitting, b submitted, b saved")
 	for _, l := range lines[2:] {
 		var r record
 		assert.NoError(t, json.Unmarshal([]byte(l), &r), l)
@@ -476,8 +482,9 @@ func TestBatchAnUnknownSubmitOutcomeIsNotSubmittedAgain(t *testing.T) {
 	assert.Equal(t, 1, srv.SubmitCount())
 	assert.Contains(t, o.stdout, "a task may have been created and charged")
 	recs := journalRecords(t, out)
-	require.Len(t, recs, 1)
-	assert.Equal(t, statusUnknown, recs[0].Status)
+	require.Len(t, recs, 2)
+	assert.Equal(t, statusSubmitting, recs[0].Status)
+	assert.Equal(t, statusUnknown, recs[1].Status)
 
 	// Run again: not submitted blindly.
 	o = batchRun(context.Background(), e, args...)
@@ -525,8 +532,8 @@ func TestBatchMaxWaitLeavesTheTaskToTheNextRun(t *testing.T) {
 	assert.Contains(t, o.stdout, "a.png: task "+srv.Tasks()[0].ID)
 	assert.Contains(t, o.stdout, "the next run waits for it, without a new task")
 	recs := journalRecords(t, out)
-	require.Len(t, recs, 1)
-	assert.Equal(t, statusSubmitted, recs[0].Status)
+	require.Len(t, recs, 2)
+	assert.Equal(t, statusSubmitted, recs[1].Status)
 }
 
 func TestBatchAnotherPromptInTheSameOutputIsRefused(t *testing.T) {
@@ -617,7 +624,7 @@ func TestBatchSavedResultsAreKeptWhateverTheServer(t *testing.T) {
 	assert.Contains(t, o.stdout, "2 images: 0 edited, 2 already saved")
 	assert.Zero(t, second.SubmitCount())
 	assertFileHolds(t, filepath.Join(out, "a.png"), paid)
-	assert.Len(t, journalRecords(t, out), 4, "nothing journaled by the runs that skipped all")
+	assert.Len(t, journalRecords(t, out), 6, "nothing journaled by the runs that skipped all")
 }
 
 func TestBatchATaskOnAnotherServerIsNotSubmittedAgainSilently(t *testing.T) {
@@ -798,7 +805,7 @@ func TestBatchASecondRunOnTheSameOutputIsRefused(t *testing.T) {
 	defer cancel()
 	done := make(chan ran, 1)
 	go func() { done <- batchRun(ctx, e, args...) }()
-	require.Eventually(t, func() bool { return len(journalRecords(t, out)) == 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(withStatus(journalRecords(t, out), statusSubmitted)) == 3 }, 10*time.Second, 5*time.Millisecond)
 
 	// Run 2 on the same -out does nothing at all.
 	o := batchRun(context.Background(), e, append(args, "-max-wait", "50ms")...)

@@ -29,6 +29,7 @@ type batch struct {
 	x       *explainer
 	prog    *batchProgress
 	saveMu  sync.Mutex // one result moved into -out at a time, so that none replaces another
+	up      *uploads   // the submits on the wire, for the first Ctrl-C
 
 	keyOnce sync.Once // the key is checked before the first paid submit
 	keyErr  error
@@ -55,6 +56,7 @@ type outcome struct {
 	next    string // what the next run will do about it
 	stop    bool   // err must stop the whole batch (besides a rejected key or an empty balance)
 	byFake  bool   // skipped: saved by the built-in fake server, though this run is not
+	unknown bool   // a submit's outcome is unknown (this run's, or a run's that died while submitting)
 }
 
 // pending says why a resumable file is not done and what the next run does.
@@ -111,7 +113,7 @@ func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
 	case (r.Status == statusSaved || r.Status == statusSubmitted) && r.followable(b.server):
 		jb.taskID = r.TaskID // waited for, or downloaded again if its results were removed
 		return jb, nil
-	case r.Status == statusSubmitted || r.Status == statusUnknown:
+	case r.Status == statusSubmitted || r.Status == statusUnknown || r.Status == statusSubmitting:
 		if !b.opts.resubmitUnknown {
 			return jb, b.refuseUnfollowable(jb, r)
 		}
@@ -126,14 +128,22 @@ func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
 }
 
 // refuseUnfollowable is the outcome of a file whose task, submitted or
-// with an unknown outcome, cannot be waited for from this run.
+// with an unknown outcome, cannot be waited for from this run. A submit
+// journaled as starting, with no answer after it, is an unknown outcome:
+// the run died while it was on its way, maybe after the task was created.
 func (b *batch) refuseUnfollowable(jb job, r record) *outcome {
 	if r.Server == b.server {
-		return b.refuse(jb, errors.New("an earlier submit had an unknown outcome: a task may exist and be charged"),
-			"check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again")
+		why := "an earlier submit had an unknown outcome"
+		if r.Status == statusSubmitting {
+			why = "an earlier run stopped while submitting it, before its answer was journaled, so its outcome is unknown"
+		}
+		out := b.refuse(jb, errors.New(why+": a task may exist and be charged"),
+			"check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again (you may pay twice)")
+		out.unknown = true
+		return out
 	}
 	what := "task " + r.TaskID + " was submitted"
-	if r.Status == statusUnknown {
+	if r.Status != statusSubmitted {
 		what = "an earlier submit, with an unknown outcome, went"
 	}
 	here := "this one (" + b.server + ")"
@@ -163,43 +173,32 @@ func (b *batch) refuse(jb job, err error, next string) *outcome {
 }
 
 // process submits one file (or takes the task of an earlier run), waits for
-// it and saves its results, writing each step into the journal.
-func (b *batch) process(ctx context.Context, jb job) outcome {
+// it and saves its results, writing each step into the journal. The submit
+// runs under ctx, which ends only when the batch is aborted; the rest
+// under work, which the first Ctrl-C ends too.
+func (b *batch) process(ctx, work context.Context, jb job) outcome {
 	out := outcome{file: jb.file, taskID: jb.taskID}
-	if err := ctx.Err(); err != nil {
+	if err := work.Err(); err != nil {
 		return notStarted(jb, err)
 	}
 	if out.taskID == "" {
-		req := &qwenedit.EditRequest{
-			Images: []qwenedit.Image{qwenedit.ImageFile(filepath.Join(b.opts.in, jb.file))},
-			Prompt: b.opts.prompt,
+		submitted, ok := b.submit(ctx, work, jb)
+		if !ok {
+			return submitted
 		}
-		if err := b.keyChecked(ctx); err != nil {
-			return b.submitFailed(jb, out, err)
-		}
-		info, err := b.client.Submit(ctx, req)
-		if err != nil {
-			return b.submitFailed(jb, out, err)
-		}
-		out.taskID = info.ID
-		// Journal the ID before waiting: from now on the task is paid for,
-		// and a crash must not lead the next run to submit it again.
-		if err := b.journal.append(b.record(jb, info.ID, statusSubmitted)); err != nil {
-			return notJournaled(out, fmt.Errorf("task %s was submitted but could not be journaled: %w", info.ID, err))
-		}
-		b.prog.logf("%s: submitted as task %s", jb.file, info.ID)
+		out.taskID = submitted.taskID
 	} else {
 		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.file, out.taskID)
 	}
 
-	task, err := b.client.WaitForResult(ctx, out.taskID, b.opts.wait.options(b.fake)...)
+	task, err := b.client.WaitForResult(work, out.taskID, b.opts.wait.options(b.fake)...)
 	if err != nil {
 		return b.waitFailed(jb, out, err)
 	}
 
-	outputs, err := b.save(ctx, task, jb.stem)
+	outputs, err := b.save(work, task, jb.stem)
 	if err != nil {
-		return b.saveFailed(ctx, jb, out, err)
+		return b.saveFailed(work, jb, out, err)
 	}
 	out.state, out.outputs = edited, outputs
 	r := b.record(jb, out.taskID, statusSaved)
@@ -210,12 +209,64 @@ func (b *batch) process(ctx context.Context, jb job) outcome {
 	return out
 }
 
-// notJournaled is the outcome of a file whose task may exist but is not in
-// the journal: the batch stops, since the next run would not know of it
-// and every other submit could end the same way.
+// submit creates jb's task, journaled ahead: a "submitting" record, synced,
+// before the request leaves, and the task ID when the answer comes, so
+// that a run killed in between leaves a record that keeps the next run
+// from paying twice. It returns the outcome with the task ID and true, or
+// the file's outcome and false. Nothing starts after the first Ctrl-C; a
+// submit already on its way runs under ctx to its end.
+func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
+	out := outcome{file: jb.file}
+	req := &qwenedit.EditRequest{
+		Images: []qwenedit.Image{qwenedit.ImageFile(filepath.Join(b.opts.in, jb.file))},
+		Prompt: b.opts.prompt,
+	}
+	// Refused before anything is sent: no record, as nothing can exist.
+	if err := req.Validate(); err != nil {
+		return b.submitFailed(jb, out, err, false), false
+	}
+	if err := b.keyChecked(work); err != nil {
+		return b.submitFailed(jb, out, err, false), false
+	}
+	if !b.up.start() {
+		return notStarted(jb, errInterrupted), false
+	}
+	if err := b.journal.append(b.record(jb, "", statusSubmitting)); err != nil {
+		b.up.done()
+		return notJournaledAhead(out, err), false
+	}
+	info, err := b.client.Submit(ctx, req)
+	b.up.done()
+	if err != nil {
+		return b.submitFailed(jb, out, err, true), false
+	}
+	out.taskID = info.ID
+	// Journal the ID before waiting: from now on the task is paid for, and
+	// the next run must wait for it, not report an unknown outcome.
+	if err := b.journal.append(b.record(jb, info.ID, statusSubmitted)); err != nil {
+		return notJournaled(out, fmt.Errorf("task %s was submitted but could not be journaled: %w", info.ID, err)), false
+	}
+	b.prog.logf("%s: submitted as task %s", jb.file, info.ID)
+	return out, true
+}
+
+// notJournaled is the outcome of a file whose task may exist but whose
+// outcome is not in the journal: the batch stops, since every other submit
+// could end the same way. The journal records that its submit started, so
+// the next run reports its outcome as unknown and does not submit it again.
 func notJournaled(out outcome, err error) outcome {
+	out.state, out.err, out.msg, out.stop, out.unknown = failed, err, clean(err.Error()), true, true
+	out.next = "the journal records only that its submit started: the next run reports an unknown outcome and does not submit it again; make room for the journal, and check your MuleRouter dashboard"
+	return out
+}
+
+// notJournaledAhead is the outcome of a file not submitted because the
+// journal could not record that its submit was starting: the batch stops,
+// since every other submit would fail the same way.
+func notJournaledAhead(out outcome, err error) outcome {
+	err = fmt.Errorf("not submitted, as the journal could not record that its submit starts: %w", err)
 	out.state, out.err, out.msg, out.stop = failed, err, clean(err.Error()), true
-	out.next = "the next run does not know of it and would submit the file again (paying twice): make room for the journal, and check your MuleRouter dashboard"
+	out.next = "nothing was sent: make room for the journal, then run again"
 	return out
 }
 
@@ -228,19 +279,26 @@ func notStarted(jb job, err error) outcome {
 	return out
 }
 
-func (b *batch) submitFailed(jb job, out outcome, err error) outcome {
+// submitFailed is the outcome of a failed submit. ahead says that its start
+// was journaled: then the journal must say how it ended, unknown if a task
+// may exist (the next run leaves it alone), or failed if none can (any
+// error of Submit but an *AmbiguousSubmitError: the next run submits it).
+func (b *batch) submitFailed(jb job, out outcome, err error, ahead bool) outcome {
 	out.state, out.err, out.msg = failed, err, "submit: "+b.x.message(err)
 	var amb *qwenedit.AmbiguousSubmitError
-	switch {
-	case errors.As(err, &amb):
+	if errors.As(err, &amb) {
 		// A task may exist. Say so in the journal so that the next run does
 		// not submit it blindly: paying twice is the one thing to avoid.
+		out.unknown = true
 		r := b.record(jb, "", statusUnknown)
 		r.Error = out.msg
 		if jerr := b.journal.append(r); jerr != nil {
 			return notJournaled(out, fmt.Errorf("%s; and this could not be journaled: %w", out.msg, jerr))
 		}
-		out.next = "a task may exist and be charged: check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again"
+		out.next = "a task may exist and be charged: check your MuleRouter dashboard, then rerun with -resubmit-unknown to submit it again (you may pay twice)"
+		return out
+	}
+	switch {
 	case ctxDone(err):
 		out.state, out.next = resumable, "not submitted: the next run does it"
 	case errors.Is(err, qwenedit.ErrInvalidRequest):
@@ -248,7 +306,22 @@ func (b *batch) submitFailed(jb job, out outcome, err error) outcome {
 	default:
 		out.next = "nothing was created: the next run submits it again"
 	}
+	if ahead {
+		b.clearAhead(jb, &out)
+	}
 	return out
+}
+
+// clearAhead journals that a submit whose start was journaled created no
+// task, so that the next run submits the file again instead of reporting
+// an unknown outcome.
+func (b *batch) clearAhead(jb job, out *outcome) {
+	r := b.record(jb, "", statusFailed)
+	r.Error = out.msg
+	if jerr := b.journal.append(r); jerr != nil {
+		b.prog.warnf("%s: %v", jb.file, jerr)
+		out.next = "nothing was created, but the journal could not record it: the next run reports an unknown outcome; rerun with -resubmit-unknown to submit it again (no task exists)"
+	}
 }
 
 func (b *batch) waitFailed(jb job, out outcome, err error) outcome {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,10 +17,11 @@ var downloadCommand = &command{
 	args:    "URL [URL ...] | TASK_ID [-out DIR] [flags]",
 	summary: "save result URLs, or the results of a finished task",
 	about: `Given result URLs (http or https), saves each into -out under the last two parts of
-its path (<task id>_result_00.png), never replacing a file: a name already taken gets
-_1, _2, ... Given a TASK_ID, saves the results of that finished task as
-<task id>_<n>.png, like wait but without waiting. Result URLs are valid for 24 hours.
-TASK_ID needs MULEROUTER_API_KEY; URLs do not.`,
+its path (<task id>_result_00.png). Given a TASK_ID, saves the results of that finished
+task as <task id>_<n>.png, like wait but without waiting. Result URLs are valid for 24
+hours. TASK_ID needs MULEROUTER_API_KEY; URLs do not.
+
+` + outputHelp,
 	run: runDownload,
 }
 
@@ -56,6 +55,9 @@ func runDownload(ctx context.Context, c *cli, args []string) error {
 	case urls > 0 && urls < len(positional):
 		return usagef("want result URLs or one TASK_ID, not both")
 	}
+	if err := checkOutDir(out); err != nil {
+		return err
+	}
 	use := keyOptional
 	if urls == 0 {
 		use = keyRequired
@@ -74,7 +76,7 @@ func runDownload(ctx context.Context, c *cli, args []string) error {
 	failures := 0
 	for _, u := range positional {
 		res := result{URL: u}
-		path, err := downloadURL(ctx, b.client, u, out)
+		s, err := downloadURL(ctx, b.client, u, out)
 		if err != nil {
 			failures++
 			last = x.explain(err)
@@ -83,9 +85,10 @@ func runDownload(ctx context.Context, c *cli, args []string) error {
 				fmt.Fprintf(c.stderr, "qwenedit download: %s\n", last.msg)
 			}
 		} else {
-			res.Saved = []string{path}
+			res.Saved = []string{s.path}
+			c.noteSaved(&res, s)
 			if !c.json {
-				fmt.Fprintln(c.stdout, "saved", path)
+				fmt.Fprintln(c.stdout, "saved", s.path)
 			}
 		}
 		if c.json {
@@ -128,10 +131,37 @@ func (c *cli) downloadTask(ctx context.Context, client *qwenedit.Client, id stri
 // unsafeName matches what a file name made from a URL must not contain.
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// downloadURL saves the image at u into dir under a name of its own, and
-// returns its path. It never replaces a file, and removes what it wrote if
-// the download fails.
-func downloadURL(ctx context.Context, client *qwenedit.Client, u, dir string) (string, error) {
+// downloadURL saves the image at u into dir under a name of its own: the
+// last two parts of its path. It downloads into an incoming folder, and
+// puts the whole image in place without replacing any file (see place).
+func downloadURL(ctx context.Context, client *qwenedit.Client, u, dir string) (placed, error) {
+	incoming, err := newIncoming(dir)
+	if err != nil {
+		return placed{}, err
+	}
+	defer os.RemoveAll(incoming)
+	name := urlFileName(u)
+	f, err := os.OpenFile(filepath.Join(incoming, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return placed{}, err
+	}
+	_, err = client.Download(ctx, u, f)
+	if err == nil {
+		err = f.Sync() // before a name in dir says the image is complete
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return placed{}, err
+	}
+	return place(f.Name(), filepath.Join(dir, name))
+}
+
+// urlFileName is the file name for the image at u: the last two parts of
+// its path (<task id>_result_00.png), made safe, with .png (what the API
+// makes) if it has no extension.
+func urlFileName(u string) string {
 	name := "image.png"
 	if parsed, err := url.Parse(u); err == nil {
 		parts := strings.Split(strings.Trim(parsed.Path, "/"), "/")
@@ -142,36 +172,8 @@ func downloadURL(ctx context.Context, client *qwenedit.Client, u, dir string) (s
 			name = n
 		}
 	}
-	ext := filepath.Ext(name)
-	if ext == "" {
-		ext = ".png" // the API's results are PNGs
+	if filepath.Ext(name) == "" {
+		name += ".png"
 	}
-	stem := strings.TrimSuffix(name, filepath.Ext(name))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	var f *os.File
-	var err error
-	for i := 0; ; i++ {
-		path := filepath.Join(dir, stem+ext)
-		if i > 0 {
-			path = filepath.Join(dir, fmt.Sprintf("%s_%d%s", stem, i, ext))
-		}
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-		if err == nil || !errors.Is(err, fs.ErrExist) || i == 1000 {
-			break
-		}
-	}
-	if err != nil {
-		return "", err
-	}
-	_, err = client.Download(ctx, u, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return name
 }

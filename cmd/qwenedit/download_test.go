@@ -50,11 +50,21 @@ func TestDownloadURLsNeedNoKeyAndReplaceNothing(t *testing.T) {
 		}
 	}
 
-	o = runCLI(context.Background(), env{}, "download", "-json", base+"/result_0.png", "-out", out)
+	// The same image again is the file saved already; the user's file is still not replaced.
+	o = runCLI(context.Background(), env{}, "download", "-json", base+"/result_0.png", base+"/result_1.png", "-out", out)
 	require.Equal(t, exitOK, o.code, o.stderr)
-	var res result
-	require.NoError(t, json.Unmarshal([]byte(o.stdout), &res))
-	assert.Equal(t, result{URL: base + "/result_0.png", Saved: []string{filepath.Join(out, id+"_result_0_1.png")}}, res)
+	dec := json.NewDecoder(strings.NewReader(o.stdout))
+	for _, want := range []result{
+		{URL: base + "/result_0.png", Saved: []string{filepath.Join(out, id+"_result_0.png")},
+			AlreadySaved: []string{filepath.Join(out, id+"_result_0.png")}},
+		{URL: base + "/result_1.png", Saved: []string{filepath.Join(out, id+"_result_1_1.png")},
+			AlreadySaved: []string{filepath.Join(out, id+"_result_1_1.png")},
+			NotReplaced:  []notReplaced{{Path: filepath.Join(out, id+"_result_1.png"), SavedAs: filepath.Join(out, id+"_result_1_1.png")}}},
+	} {
+		var res result
+		require.NoError(t, dec.Decode(&res))
+		assert.Equal(t, want, res)
+	}
 }
 
 func TestDownloadErrors(t *testing.T) {

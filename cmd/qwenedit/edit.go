@@ -22,8 +22,16 @@ With MULEROUTER_API_KEY set the task is charged: the host is named before the ca
 the task ID as soon as it exists, with the command that resumes an interrupted wait
 (qwenedit wait TASK_ID -out DIR). Without it, or with -fake, the built-in fake server
 answers: nothing is charged, and its "edit" ignores the prompt and inverts the colours of
-the last image.`,
-	run: runEdit,
+the last image.
+
+The first Ctrl-C (or SIGTERM) during the submit lets it finish, for at most 30s ("finishing
+1 upload in flight; Ctrl-C again to abort"), then prints the task ID and the command that
+waits for it, and exits 1 without waiting; a second Ctrl-C aborts the submit, whose outcome
+is then unknown. During the wait, Ctrl-C stops it: the task goes on and is charged.
+
+` + outputHelp,
+	run:             runEdit,
+	finishesUploads: true,
 }
 
 // editOptions are edit's flags.
@@ -81,6 +89,9 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 	if err := req.Validate(); err != nil {
 		return c.fail(res, x.explain(err))
 	}
+	if err := checkOutDir(o.out); err != nil {
+		return err
+	}
 	b, err := c.connect(o.model, keyOrFake, &o.fake)
 	if err != nil {
 		return err
@@ -93,9 +104,17 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stderr, "submitting to %s (%s): this call is charged\n", b.base, o.model)
 	}
 
+	// The first Ctrl-C lets the submit on the wire finish, so that its task
+	// ID is printed, and ends ctx then; during the wait it ends it at once.
+	ctx, upload := c.watchOneUpload(ctx)
+	defer upload.close()
+	if !upload.start() {
+		return c.fail(res, interruptedBeforeSubmit())
+	}
 	var progress *taskProgress
 	task, err := b.client.Edit(ctx, req, append(o.wait.options(b.fake),
 		qwenedit.WithOnSubmitted(func(t *qwenedit.TaskInfo) {
+			upload.ended()
 			res.TaskID = t.ID
 			if b.fake {
 				fmt.Fprintf(c.stderr, "task %s submitted\n", t.ID)
@@ -105,6 +124,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 			progress = c.newTaskProgress(t.ID)
 		}),
 		qwenedit.WithOnPoll(func(t *qwenedit.Task) { progress.update(t) }))...)
+	upload.ended()
 	progress.done()
 	if err != nil {
 		return c.fail(res, x.explain(err))
@@ -116,7 +136,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 // save saves a finished task's results into x.out and reports them: a
 // "saved <path>" line each, or res as JSON.
 func (c *cli) save(ctx context.Context, client *qwenedit.Client, task *qwenedit.Task, x *explainer, res *result) error {
-	paths, err := client.SaveImages(ctx, task, x.out)
+	paths, err := c.saveTask(ctx, client, task, x.out, res)
 	res.Saved = paths
 	if !c.json {
 		for _, p := range paths {

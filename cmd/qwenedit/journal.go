@@ -18,12 +18,18 @@ import (
 // journalName is the journal's file name inside the output folder.
 const journalName = "batch.jsonl"
 
-// Journal statuses.
+// Journal statuses. A paid submit is journaled ahead: "submitting" before
+// the request leaves, then "submitted" with the task ID once the answer
+// came, "unknown" if the outcome is unknown, or "failed" if the submit
+// failed in a way known to have created nothing. Whatever instant the
+// process dies, the last record of a file that may have a task is never
+// one that leads the next run to submit it again.
 const (
-	statusSubmitted = "submitted" // a task exists (and is paid for): wait for it, never submit again
-	statusSaved     = "saved"     // the results are in the output folder
-	statusFailed    = "failed"    // the task failed or is gone: the next run submits a new one
-	statusUnknown   = "unknown"   // a submit whose outcome is unknown: a task may exist
+	statusSubmitting = "submitting" // a submit was on its way: a task may exist, its ID unknown (like statusUnknown)
+	statusSubmitted  = "submitted"  // a task exists (and is paid for): wait for it, never submit again
+	statusSaved      = "saved"      // the results are in the output folder
+	statusFailed     = "failed"     // the task failed or is gone, or the submit created none: the next run submits anew
+	statusUnknown    = "unknown"    // a submit whose outcome is unknown: a task may exist
 )
 
 // record is one line of the journal. The last line for a file says where it stands.
@@ -35,7 +41,7 @@ type record struct {
 	Status      string    `json:"status"`
 	Outputs     []string  `json:"outputs,omitempty"` // names inside the output folder, for saved
 	Error       string    `json:"error,omitempty"`
-	Prompt      string    `json:"prompt"`
+	Prompt      string    `json:"prompt"`                 // the request's one field besides the image, whose bytes SHA256 names
 	Server      string    `json:"server"`                 // the API base URL: task IDs mean nothing elsewhere
 	BuiltinFake bool      `json:"builtin_fake,omitempty"` // written against the in-process fake, whose tasks ended with its run
 	Time        time.Time `json:"time"`
@@ -49,8 +55,8 @@ func (r record) followable(server string) bool {
 }
 
 // journal appends records to batch.jsonl, one JSON object a line, and syncs
-// each to disk before returning, so that a task ID survives a crash right
-// after the submit. It holds a lock on the journal from open to Close, so
+// each to disk before returning, so that a submit's start, and then its
+// task ID, survive a crash at any instant. It holds a lock on the journal from open to Close, so
 // that two runs on one output folder cannot both submit the same files. It
 // is safe for concurrent use.
 type journal struct {

@@ -19,6 +19,12 @@
 //
 // Every command takes -h. Exit status: 0 done, 1 failed, 2 usage error
 // (nothing was sent).
+//
+// Ctrl-C (SIGINT or SIGTERM) stops in two steps. The first starts no new
+// submit but lets the ones on the wire finish (for at most 30 s), so that
+// edit can print, and batch journal, their task IDs; then the command exits
+// 1 with the way to resume. The second aborts at once, leaving a submit cut
+// off with an unknown outcome. Commands that submit nothing stop at the first.
 package main
 
 import (
@@ -29,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/seed-b62e15c8/qwenedit"
 )
@@ -47,6 +54,11 @@ type command struct {
 	summary string // one line, for the command list
 	about   string // the paragraphs of its -h
 	run     func(ctx context.Context, c *cli, args []string) error
+	// finishesUploads: the command watches cli.stop itself, lets the
+	// submits on the wire finish after the first Ctrl-C and starts no new
+	// one; its ctx ends only at the second Ctrl-C or inFlightGrace after
+	// the first. Other commands' ctx ends at the first Ctrl-C.
+	finishesUploads bool
 }
 
 // commands are the subcommands, in the order the help lists them.
@@ -58,19 +70,24 @@ type cli struct {
 	getenv    func(string) string
 	stdout    io.Writer
 	stderr    io.Writer
-	stderrTTY bool // stderr is a terminal: progress is redrawn in place
-	json      bool // -json: results as JSON objects on stdout
-	printed   bool // a JSON object was printed
+	stderrTTY bool            // stderr is a terminal: progress is redrawn in place
+	json      bool            // -json: results as JSON objects on stdout
+	printed   bool            // a JSON object was printed
+	stop      <-chan struct{} // closed by the first Ctrl-C; nil: never
 }
 
+// inFlightGrace bounds how long the submits on the wire may take to finish
+// after the first Ctrl-C: an upload that hangs must not hold the user.
+const inFlightGrace = 30 * time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // the first Ctrl-C asks for a clean stop; a second one kills
-	}()
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	ctx, abort := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go relayInterrupts(sigs, stop, abort)
+	code := runWith(ctx, interrupts{stop: stop, grace: inFlightGrace}, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	abort()
 	os.Exit(code)
 }
 
@@ -78,7 +95,12 @@ func main() {
 // exit status. getenv reads the environment (os.Getenv in main); nothing
 // else is read from the process, so tests run it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
+	return runWith(ctx, interrupts{}, args, getenv, stdout, stderr)
+}
+
+// runWith is run with Ctrl-C in two steps: in.stop, then ctx's end.
+func runWith(ctx context.Context, in interrupts, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr), stop: in.stop}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainHelp())
 		return exitUsage
@@ -87,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch name {
 	case "-h", "-help", "--help", "help":
 		if len(rest) > 0 && lookup(rest[0]) != nil {
-			return run(ctx, []string{rest[0], "-h"}, getenv, stdout, stderr)
+			return runWith(ctx, in, []string{rest[0], "-h"}, getenv, stdout, stderr)
 		}
 		fmt.Fprint(stdout, mainHelp())
 		return exitOK
@@ -101,6 +123,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	}
 	c.cmd = cmd
+	ctx, cancel := in.context(ctx, cmd.finishesUploads)
+	defer cancel()
 	err := cmd.run(ctx, c, rest)
 	switch {
 	case err == nil:

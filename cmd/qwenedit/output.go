@@ -26,16 +26,25 @@ func isTerminal(w io.Writer) bool {
 // result is what -json prints for one task, URL or file: one JSON object
 // on a line of stdout.
 type result struct {
-	File    string     `json:"file,omitempty"`    // batch: the input file
-	URL     string     `json:"url,omitempty"`     // download: the URL
-	TaskID  string     `json:"task_id,omitempty"` // the task, once there is one
-	Status  string     `json:"status,omitempty"`  // the task's status, as the server said it
-	Outcome string     `json:"outcome,omitempty"` // batch: edited, skipped, failed or resumable
-	Images  []string   `json:"images,omitempty"`  // result URLs, valid for 24 hours
-	Saved   []string   `json:"saved,omitempty"`   // the files written
-	Next    string     `json:"next,omitempty"`    // batch: what the next run does about the file
-	Fake    bool       `json:"fake,omitempty"`    // made by the built-in fake server: not a real edit
-	Error   *jsonError `json:"error,omitempty"`   // set on failure
+	File         string        `json:"file,omitempty"`          // batch: the input file
+	URL          string        `json:"url,omitempty"`           // download: the URL
+	TaskID       string        `json:"task_id,omitempty"`       // the task, once there is one
+	Status       string        `json:"status,omitempty"`        // the task's status, as the server said it
+	Outcome      string        `json:"outcome,omitempty"`       // batch: edited, skipped, failed or resumable
+	Images       []string      `json:"images,omitempty"`        // result URLs, valid for 24 hours
+	Saved        []string      `json:"saved,omitempty"`         // the files that hold the results
+	NotReplaced  []notReplaced `json:"not_replaced,omitempty"`  // files in the way, left alone
+	AlreadySaved []string      `json:"already_saved,omitempty"` // files of saved that held their result already: nothing written
+	Next         string        `json:"next,omitempty"`          // batch: what the next run does about the file
+	Fake         bool          `json:"fake,omitempty"`          // made by the built-in fake server: not a real edit
+	Error        *jsonError    `json:"error,omitempty"`         // set on failure
+}
+
+// notReplaced is a file that had the name a result was to be saved under,
+// with other content: it was left alone, and the result saved as SavedAs.
+type notReplaced struct {
+	Path    string `json:"path"`
+	SavedAs string `json:"saved_as"`
 }
 
 // jsonError is a failure in -json output.

@@ -13,7 +13,9 @@ var waitCommand = &command{
 	about: `Polls the task until it finishes (the first poll is at once) and saves its results into
 -out as <task id>_<n>.png: how an interrupted or timed-out edit is resumed. Nothing is
 submitted, so nothing more is charged. Needs MULEROUTER_API_KEY, and the -model the task
-was submitted with.`,
+was submitted with.
+
+` + outputHelp,
 	run: runWait,
 }
 
@@ -35,6 +37,9 @@ func runWait(ctx context.Context, c *cli, args []string) error {
 		return usagef("want one TASK_ID, got %d arguments", len(positional))
 	}
 	if err := wait.check(); err != nil {
+		return err
+	}
+	if err := checkOutDir(out); err != nil {
 		return err
 	}
 	b, err := c.connect(model, keyRequired, nil)
