@@ -169,12 +169,3 @@ func (c *Client) ready() error {
 	}
 	return nil
 }
-
-// BaseURL is the API origin (and path prefix) the client talks to; "" for
-// a nil Client.
-func (c *Client) BaseURL() string {
-	if c == nil {
-		return ""
-	}
-	return c.baseURL
-}

@@ -28,7 +28,7 @@ func TestNewClientKeyFromEnvAndOptions(t *testing.T) {
 	c, err := NewClient()
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer env-key", c.auth())
-	assert.Equal(t, DefaultBaseURL, c.BaseURL())
+	assert.Equal(t, DefaultBaseURL, c.baseURL)
 
 	c, err = NewClient(WithAPIKey("option-key"))
 	require.NoError(t, err)
@@ -63,7 +63,7 @@ func TestNewClientBaseURLResolution(t *testing.T) {
 			t.Setenv("MULEROUTER_SITE", tc.envSite)
 			c, err := NewClient(tc.opts...)
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, c.BaseURL())
+			assert.Equal(t, tc.want, c.baseURL)
 		})
 	}
 }
@@ -210,7 +210,7 @@ func TestRequestHeadersAndPaths(t *testing.T) {
 	info, err := c.Submit(context.Background(), validRequest(t))
 	require.NoError(t, err)
 	assert.Equal(t, "task-1", info.ID)
-	assert.Equal(t, StatusPending, info.Status)
+	assert.Equal(t, statusPending, info.Status)
 
 	assert.Equal(t, "Bearer "+testKey, got.Header.Get("Authorization"))
 	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
@@ -222,7 +222,7 @@ func TestRequestHeadersAndPaths(t *testing.T) {
 	mt.RegisterResponder(http.MethodGet, plus+"/task-1", jsonResponder(200, runningJS))
 	task, err := c.Get(context.Background(), "task-1")
 	require.NoError(t, err)
-	assert.Equal(t, StatusProcessing, task.Status)
+	assert.Equal(t, statusProcessing, task.Status)
 	assert.Equal(t, 1, mt.GetCallCountInfo()["GET "+plus+"/task-1"])
 }
 

@@ -28,18 +28,18 @@ func TestTaskJSONRoundTrip(t *testing.T) {
 	for _, task := range []*Task{
 		{
 			TaskInfo: TaskInfo{
-				ID: "8e1e315e", Status: StatusFailed,
+				ID: "8e1e315e", Status: statusFailed,
 				CreatedAt: time.Date(2025, 2, 9, 11, 30, 0, 123456789, cet),
 				UpdatedAt: time.Date(2025, 2, 9, 10, 30, 15, 1, time.UTC),
 				Error:     &TaskError{Code: 3001, Title: "Invalid Request", Detail: "prohibited"},
 			},
 		},
 		{
-			TaskInfo: TaskInfo{ID: "t", Status: StatusCompleted, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -7*3600))},
+			TaskInfo: TaskInfo{ID: "t", Status: statusCompleted, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -7*3600))},
 			Images:   []string{"https://assets.test/0.png", "https://assets.test/1.png"},
 		},
 		{TaskInfo: TaskInfo{ID: "zero times", Status: "mystery"}},
-		{TaskInfo: TaskInfo{ID: "empty error", Status: StatusFailed, Error: &TaskError{}}},
+		{TaskInfo: TaskInfo{ID: "empty error", Status: statusFailed, Error: &TaskError{}}},
 		{}, // even the zero Task
 	} {
 		data, err := json.Marshal(task)
@@ -56,7 +56,7 @@ func TestTaskJSONRoundTrip(t *testing.T) {
 
 func TestTaskJSONShape(t *testing.T) {
 	task := &Task{
-		TaskInfo: TaskInfo{ID: "a", Status: StatusCompleted, CreatedAt: time.Date(2025, 2, 9, 10, 30, 0, 0, time.UTC)},
+		TaskInfo: TaskInfo{ID: "a", Status: statusCompleted, CreatedAt: time.Date(2025, 2, 9, 10, 30, 0, 0, time.UTC)},
 		Images:   []string{"u"},
 	}
 	data, err := json.Marshal(task)

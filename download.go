@@ -42,7 +42,7 @@ func (c *Client) Download(ctx context.Context, resultURL string, w io.Writer) (i
 // SaveImages downloads every result of task into dir (created if needed) as
 // <task id>_<index>.<ext>, the extension taken from the image's format, and
 // returns the paths written, in the order of task.Images. All results (up
-// to MaxN) are fetched at once, so that six take about as long as one. Files appear complete or not at all: each is written
+// to limits.MaxN) are fetched at once, so that six take about as long as one. Files appear complete or not at all: each is written
 // to a temporary name first and renamed. They are created with mode 0666
 // less the umask, like any file the user makes. On an error, the first one
 // is returned with the paths of the images saved before the others were

@@ -152,7 +152,7 @@ func TestSaveImages(t *testing.T) {
 	srv := newAuthRecorder(t, servePNG(img))
 	c := loopbackClient(t, srv.URL)
 	dir := filepath.Join(t.TempDir(), "out")
-	task := &Task{TaskInfo: TaskInfo{ID: "abc/../def", Status: StatusCompleted}, Images: []string{srv.URL + "/0.png", srv.URL + "/1.png"}}
+	task := &Task{TaskInfo: TaskInfo{ID: "abc/../def", Status: statusCompleted}, Images: []string{srv.URL + "/0.png", srv.URL + "/1.png"}}
 	paths, err := c.SaveImages(context.Background(), task, dir)
 	require.NoError(t, err)
 	assert.Equal(t, []string{filepath.Join(dir, "abc_.._def_0.png"), filepath.Join(dir, "abc_.._def_1.png")}, paths)
@@ -227,7 +227,7 @@ func TestDownloadAttemptTimeoutScalesWithTheCap(t *testing.T) {
 		cap  int64
 		want time.Duration
 	}{
-		{2 * time.Minute, DefaultMaxDownloadSize, 2*time.Minute + 200*time.Second},
+		{2 * time.Minute, defaultMaxDownloadSize, 2*time.Minute + 200*time.Second},
 		{time.Second, 256 << 10, 2 * time.Second},
 		{time.Second, 256<<10 - 1, time.Second},
 	} {

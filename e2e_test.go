@@ -265,7 +265,7 @@ func TestEndToEndLargeBodyArrivesIntact(t *testing.T) {
 	for _, tr := range faultTransports {
 		for name, images := range map[string][]qwenedit.Image{"bytes": inMemory, "files": files} {
 			t.Run(tr.name+"/"+name, func(t *testing.T) {
-				srv := qwenedittest.NewServer(append([]qwenedittest.Option{qwenedittest.WithMaxRecordedBody(8 << 20)}, tr.opts...)...)
+				srv := qwenedittest.NewServer(tr.opts...)
 				t.Cleanup(srv.Close)
 				opts := append([]qwenedit.Option{qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL())}, faultHTTPClient(srv)...)
 				c, err := qwenedit.NewClient(opts...)

@@ -69,7 +69,7 @@ func TestErrorMessages(t *testing.T) {
 	assert.Equal(t, "qwenedit: task t failed (code 3001): Invalid Request: prohibited", f.Error())
 	assert.ErrorIs(t, f, ErrTaskFailed)
 
-	w := &WaitTimeoutError{TaskID: "t", LastStatus: StatusRunning}
+	w := &WaitTimeoutError{TaskID: "t", LastStatus: statusRunning}
 	assert.ErrorIs(t, w, ErrWaitTimeout)
 	assert.ErrorIs(t, w, context.DeadlineExceeded)
 	assert.Contains(t, w.Error(), "resume with WaitForResult")

@@ -26,7 +26,7 @@ func ExampleNewClient() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(client.BaseURL() == srv.URL())
+	fmt.Println(client != nil)
 
 	_, err = qwenedit.NewClient(qwenedit.WithAPIKey(""))
 	fmt.Println(errors.Is(err, qwenedit.ErrNoAPIKey))

@@ -460,7 +460,7 @@ func TestFaultRateLimits(t *testing.T) {
 			name: "Edit through 429s on both methods", op: opEdit,
 			faults:   append(tooMany("POST", "1", 2), tooMany("GET", "1", 2)...),
 			wantPOST: 3, wantGET: 3, wantSubmits: 1,
-			check: checks(succeeded, statusesSeen(qwenedit.StatusCompleted)),
+			check: checks(succeeded, statusesSeen(qwenedit.TaskStatus("completed"))),
 		},
 	})
 }
@@ -510,7 +510,7 @@ func TestFaultServerErrors(t *testing.T) {
 			name: "WaitForResult polls on after a Get that failed for good", op: opWait,
 			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultStatus, Status: 503, Times: 5}},
 			wantGET: 6,
-			check:   checks(succeeded, statusesSeen(qwenedit.StatusCompleted)),
+			check:   checks(succeeded, statusesSeen(qwenedit.TaskStatus("completed"))),
 		},
 	)
 	runFaultCases(t, cases)
@@ -595,7 +595,7 @@ func TestFaultConnections(t *testing.T) {
 				{Method: "GET", Kind: qwenedittest.FaultHang},
 			},
 			wantPOST: 1, wantGET: 4, wantSubmits: 1,
-			check: checks(succeeded, statusesSeen(qwenedit.StatusCompleted)),
+			check: checks(succeeded, statusesSeen(qwenedit.TaskStatus("completed"))),
 		},
 	})
 }
@@ -695,14 +695,14 @@ func TestFaultPolling(t *testing.T) {
 			name: "task deleted while polling", op: opWait,
 			srvOpts: []qwenedittest.Option{qwenedittest.WithTaskDuration(time.Hour)},
 			onPoll: func(env *faultEnv, task *qwenedit.Task) {
-				if task.Status == qwenedit.StatusPending {
+				if task.Status == qwenedit.TaskStatus("pending") {
 					env.srv.DeleteTask(env.taskID)
 				}
 			},
 			// The Client submitted the task itself, so its first poll comes
 			// one interval after the submit, like Edit's (schedule.go).
 			wantGET: 2, wantSleeps: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond},
-			check: checks(notAmbiguous, apiStatus(404), errIs(qwenedit.ErrNotFound), statusesSeen(qwenedit.StatusPending),
+			check: checks(notAmbiguous, apiStatus(404), errIs(qwenedit.ErrNotFound), statusesSeen(qwenedit.TaskStatus("pending")),
 				func(t *testing.T, _ *faultEnv, r *faultResult) {
 					var apiErr *qwenedit.APIError
 					require.ErrorAs(t, r.err, &apiErr)
@@ -714,7 +714,7 @@ func TestFaultPolling(t *testing.T) {
 			name: "unknown status keeps polling, then completes", op: opWait,
 			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultUnknownStatus, Times: 2}},
 			wantGET: 3,
-			check:   checks(succeeded, statusesSeen("mystery", "mystery", qwenedit.StatusCompleted)),
+			check:   checks(succeeded, statusesSeen("mystery", "mystery", qwenedit.TaskStatus("completed"))),
 		},
 	})
 }
@@ -729,8 +729,8 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 		v                      qwenedittest.Vocabulary
 		first, second, success qwenedit.TaskStatus
 	}{
-		{qwenedittest.VocabularyPending, qwenedit.StatusPending, qwenedit.StatusProcessing, qwenedit.StatusCompleted},
-		{qwenedittest.VocabularyQueued, qwenedit.StatusQueued, qwenedit.StatusRunning, qwenedit.StatusSucceeded},
+		{qwenedittest.VocabularyPending, qwenedit.TaskStatus("pending"), qwenedit.TaskStatus("processing"), qwenedit.TaskStatus("completed")},
+		{qwenedittest.VocabularyQueued, qwenedit.TaskStatus("queued"), qwenedit.TaskStatus("running"), qwenedit.TaskStatus("succeeded")},
 	}
 	var cases []faultCase
 	for _, vc := range vocabs {
@@ -749,7 +749,7 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 					env.srv.FailNextTask(4001, "Invalid Request", "The prompt contains prohibited content")
 				},
 				wantPOST: 1, wantGET: anyCount, wantSubmits: 1,
-				check: checks(notAmbiguous, errIs(qwenedit.ErrTaskFailed), distinctStatuses(vc.first, vc.second, qwenedit.StatusFailed),
+				check: checks(notAmbiguous, errIs(qwenedit.ErrTaskFailed), distinctStatuses(vc.first, vc.second, qwenedit.TaskStatus("failed")),
 					func(t *testing.T, env *faultEnv, r *faultResult) {
 						var failed *qwenedit.TaskFailedError
 						require.ErrorAs(t, r.err, &failed)
@@ -758,7 +758,7 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 						assert.Equal(t, "The prompt contains prohibited content", failed.Detail)
 						assert.Equal(t, []string{failed.TaskID}, serverTaskIDs(env.srv))
 						require.NotNil(t, failed.Task)
-						assert.Equal(t, qwenedit.StatusFailed, failed.Task.Status)
+						assert.Equal(t, qwenedit.TaskStatus("failed"), failed.Task.Status)
 					}),
 			})
 		}
@@ -776,103 +776,57 @@ func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 // nothing was sent) makes the one task. REFUSED_STREAM and a GOAWAY whose
 // Last-Stream-ID is below the request are the server's word that it did
 // not process the stream (RFC 9113 §8.7): the SDK retries those itself.
-// Over HTTP/1.1 the same faults close the connection.
+//
+// The resets net/http's server sends (INTERNAL_ERROR; over HTTP/1.1 a
+// closed connection) run against qwenedittest on both transports; those
+// with chosen codes and the GOAWAYs against internal/h2fault
+// (fault_h2_test.go).
 func TestFaultStreamResets(t *testing.T) {
-	// REFUSED_STREAM after a task was made would be a server breaking the
-	// protocol: its cases are below, where the stream was not processed.
-	codes := []qwenedittest.ResetCode{qwenedittest.ResetProtocolError, qwenedittest.ResetInternalError,
-		qwenedittest.ResetCancel}
-	var cases []faultCase
-	for _, code := range codes {
-		reset := func(f qwenedittest.Fault) []qwenedittest.Fault {
-			f.Method, f.Kind, f.ResetCode = "POST", qwenedittest.FaultResetStream, code
-			return []qwenedittest.Fault{f}
-		}
-		cases = append(cases,
-			faultCase{
-				name: "POST reset " + code.String() + " after create is ambiguous, one task", op: opSubmit,
+	reset := func(f qwenedittest.Fault) []qwenedittest.Fault {
+		f.Method, f.Kind = "POST", qwenedittest.FaultResetStream
+		return []qwenedittest.Fault{f}
+	}
+	t.Run("qwenedittest", func(t *testing.T) {
+		runFaultCases(t, []faultCase{
+			{
+				name: "POST reset after create is ambiguous, one task", op: opSubmit,
 				faults:   reset(qwenedittest.Fault{AfterCreate: true}),
 				wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
 				check: checks(ambiguous, noAPIError),
 			},
-			faultCase{
-				name: "large POST reset " + code.String() + " after create is ambiguous, one task", op: opSubmit,
+			{
+				name: "large POST reset after create is ambiguous, one task", op: opSubmit,
 				faults: reset(qwenedittest.Fault{AfterCreate: true}), bigBody: true,
 				wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
 				check: checks(ambiguous, noAPIError),
 			},
-			faultCase{
-				name: "POST reset " + code.String() + " after the body was read is ambiguous, no task", op: opSubmit,
+			{
+				name: "POST reset after the body was read is ambiguous, no task", op: opSubmit,
 				faults:   reset(qwenedittest.Fault{}),
 				wantPOST: 1, wantSubmits: 0, wantSleeps: []time.Duration{},
 				check: checks(ambiguous, noAPIError),
 			},
-			faultCase{
-				name: "large POST reset " + code.String() + " before the body is read is retried, one task", op: opSubmit,
+			{
+				name: "large POST reset before the body is read is retried, one task", op: opSubmit,
 				faults: reset(qwenedittest.Fault{BeforeBody: true}), bigBody: true,
 				wantPOST: 2, wantSubmits: 1,
 				check: succeeded,
 			},
-			faultCase{
-				name: "Edit with a reset " + code.String() + " after create stops, one task", op: opEdit,
+			{
+				name: "Edit with a reset after create stops, one task", op: opEdit,
 				faults:   reset(qwenedittest.Fault{AfterCreate: true}),
 				wantPOST: 1, wantGET: 0, wantSubmits: 1,
 				check: checks(ambiguous, noAPIError),
 			},
-		)
-	}
-	refused := []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultResetStream, ResetCode: qwenedittest.ResetRefusedStream}}
-	cases = append(cases,
-		faultCase{
-			name: "POST refused with REFUSED_STREAM after the body was sent is retried, one task", op: opSubmit, only: "h2",
-			faults:   refused,
-			wantPOST: 2, wantSubmits: 1,
-			check: succeeded,
-		},
-		faultCase{
-			name: "large POST refused with REFUSED_STREAM after the body was sent is retried, one task", op: opSubmit, only: "h2",
-			faults: refused, bigBody: true,
-			wantPOST: 2, wantSubmits: 1,
-			check: succeeded,
-		},
-		faultCase{
-			name: "Edit with a submit refused with REFUSED_STREAM is retried, one task", op: opEdit, only: "h2",
-			faults:   refused,
-			wantPOST: 2, wantGET: anyCount, wantSubmits: 1,
-			check: succeeded,
-		},
-		faultCase{
-			name: "POST GOAWAY below its stream after the body was sent is retried, one task", op: opSubmit, only: "h2",
-			faults:   []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway}},
-			wantPOST: 2, wantSubmits: 1,
-			check: succeeded,
-		},
-		faultCase{
-			name: "POST GOAWAY after create is ambiguous, one task", op: opSubmit,
-			faults:   []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway, AfterCreate: true}},
-			wantPOST: 1, wantSubmits: 1, wantSleeps: []time.Duration{},
-			check: checks(ambiguous, noAPIError),
-		},
-		faultCase{
-			name: "large POST GOAWAY before the body is read is retried, one task", op: opSubmit,
-			faults: []qwenedittest.Fault{{Method: "POST", Kind: qwenedittest.FaultGoAway, BeforeBody: true}}, bigBody: true,
-			wantPOST: 2, wantSubmits: 1,
-			check: succeeded,
-		},
-		faultCase{
-			name: "GET reset is retried", op: opGet,
-			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultResetStream, ResetCode: qwenedittest.ResetProtocolError}},
-			wantGET: 2,
-			check:   succeeded,
-		},
-		faultCase{
-			name: "GET GOAWAY is retried", op: opGet,
-			faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultGoAway}},
-			wantGET: anyCount, // Go's HTTP/2 client may retry an unprocessed GET itself on a new connection
-			check:   succeeded,
-		},
-	)
-	runFaultCases(t, cases)
+			{
+				name: "GET reset is retried", op: opGet,
+				faults:  []qwenedittest.Fault{{Method: "GET", Kind: qwenedittest.FaultResetStream}},
+				wantGET: 2,
+				check:   succeeded,
+			},
+		})
+	})
+	t.Run("frames", func(t *testing.T) { runH2Cases(t, streamResetCases()) })
 }
 
 // TestFaultEarlyRefusal: a server that answers 401, 402, 403, 429 or any

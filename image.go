@@ -8,12 +8,12 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
 )
 
@@ -59,7 +59,7 @@ func ImageFile(path string) Image { return Image{&imageSource{kind: kindFile, pa
 func ImageBytes(data []byte) Image { return Image{&imageSource{kind: kindBytes, data: data}} }
 
 // ImageReader is an image read from r, once, at the first Validate or Submit
-// (at most MaxImageBytes+1 bytes are read). The raw bytes are kept so the
+// (at most limits.MaxImageBytes+1 bytes are read). The raw bytes are kept so the
 // request can be retried; the base64 form is never held in memory.
 //
 // If Submit's context ends while r is being read, Submit returns the
@@ -112,9 +112,9 @@ func (img Image) prepare(checkPixels bool) (preparedImage, error) {
 		if err != nil {
 			return preparedImage{}, err
 		}
-		if len(data) > MaxImageBytes {
-			// Only MaxImageBytes+1 bytes were read: the size is unknown.
-			return preparedImage{}, fmt.Errorf("has more than %s bytes, at most %s is allowed (the reader was not read further)", groupDigits(MaxImageBytes), imageLimit)
+		if len(data) > limits.MaxImageBytes {
+			// Only limits.MaxImageBytes+1 bytes were read: the size is unknown.
+			return preparedImage{}, fmt.Errorf("has more than %s bytes, at most 10 MB (%[1]s bytes) is allowed (the reader was not read further)", limits.GroupDigits(limits.MaxImageBytes))
 		}
 		return prepareBytes(data, checkPixels)
 	default:
@@ -166,7 +166,7 @@ func (s *imageSource) startRead() {
 
 func (s *imageSource) read() {
 	defer close(s.readDone)
-	data, err := io.ReadAll(io.LimitReader(s.reader, MaxImageBytes+1))
+	data, err := io.ReadAll(io.LimitReader(s.reader, limits.MaxImageBytes+1))
 	if err != nil {
 		s.readErr = fmt.Errorf("reading the image from its io.Reader failed: %w", err)
 		return
@@ -275,8 +275,8 @@ func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Format, err
 	if size == 0 {
 		return "", errors.New("is empty")
 	}
-	if size > MaxImageBytes {
-		return "", fmt.Errorf("is %s bytes, at most %s is allowed", groupDigits(size), imageLimit)
+	if msg := limits.ImageBytes(size); msg != "" {
+		return "", errors.New(msg)
 	}
 	if !checkPixels {
 		f, err := imageinfo.SniffAt(r)
@@ -297,29 +297,10 @@ func inspect(r io.ReaderAt, size int64, checkPixels bool) (imageinfo.Format, err
 	case err != nil:
 		return "", fmt.Errorf("has a broken image header: %w", err)
 	}
-	if bad := func(v int) bool { return v < MinImageSide || v > MaxImageSide }; bad(info.Width) || bad(info.Height) {
-		return "", fmt.Errorf("is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, MinImageSide, MaxImageSide)
+	if msg := limits.ImageSides(info.Width, info.Height); msg != "" {
+		return "", errors.New(msg)
 	}
 	return info.Format, nil
 }
 
 var errUnknownFormat = errors.New("is not a supported image format (JPEG, PNG, BMP, TIFF, WEBP, or GIF, first frame only), judged by its first bytes")
-
-// imageLimit is MaxImageBytes as messages give it.
-var imageLimit = "10 MB (" + groupDigits(MaxImageBytes) + " bytes)"
-
-// groupDigits writes n with thousands separators: 10,000,000.
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return s // sizes are never negative
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
 )
 
@@ -99,7 +100,7 @@ func padded(t *testing.T, size int) []byte {
 // refused before a paid call.
 func TestByteSizeLimit(t *testing.T) {
 	const limitMsg = "at most 10 MB (10,000,000 bytes) is allowed"
-	assert.Equal(t, 10_000_000, MaxImageBytes)
+	assert.Equal(t, 10_000_000, limits.MaxImageBytes)
 	assert.Empty(t, imageProblem(t, ImageBytes(padded(t, 10_000_000))))
 	assert.Equal(t, "is 10,000,001 bytes, "+limitMsg, imageProblem(t, ImageBytes(padded(t, 10_000_001))))
 	assert.Equal(t, "is 10,485,760 bytes, "+limitMsg, imageProblem(t, ImageBytes(padded(t, 10<<20))), "10 MiB is over 10 MB")
@@ -116,7 +117,7 @@ func TestByteSizeLimit(t *testing.T) {
 
 func TestGroupDigits(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 123456: "123,456", 1234567: "1,234,567", 10_000_000: "10,000,000"} {
-		assert.Equal(t, want, groupDigits(n))
+		assert.Equal(t, want, limits.GroupDigits(n))
 	}
 }
 
@@ -341,7 +342,7 @@ func TestNoPixelCheckSniffsOnly(t *testing.T) {
 	assert.NoError(t, build(png[:20]), "a header the decoder cannot read is not checked")
 	assert.ErrorIs(t, build([]byte("GIF8 not quite")), ErrInvalidRequest)
 	assert.ErrorIs(t, build(nil), ErrInvalidRequest)
-	assert.ErrorIs(t, build(padded(t, MaxImageBytes+1)), ErrInvalidRequest)
+	assert.ErrorIs(t, build(padded(t, limits.MaxImageBytes+1)), ErrInvalidRequest)
 }
 
 // TestImageChangedMidSendIsNotRetried checks that a local image failing

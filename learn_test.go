@@ -502,7 +502,7 @@ func TestLearnKeepsToWhatTheClientSaw(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _, clk := mockClient(t)
 			submitted := clk.Now()
-			task := &Task{TaskInfo: TaskInfo{ID: "task-1", Status: StatusCompleted}}
+			task := &Task{TaskInfo: TaskInfo{ID: "task-1", Status: statusCompleted}}
 			if !tc.noStamps {
 				task.CreatedAt = submitted.Add(tc.created)
 				task.UpdatedAt = submitted.Add(tc.updated)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
 // Option configures a Client. Invalid values make NewClient return an error.
@@ -43,9 +45,9 @@ func defaultConfig() config {
 		model:       DefaultModel,
 		retry:       defaultRetryPolicy(),
 		pixelCheck:  true,
-		maxDownload: DefaultMaxDownloadSize,
+		maxDownload: defaultMaxDownloadSize,
 		internals: internals{
-			saveParallel: MaxN, // every result of a task at once
+			saveParallel: limits.MaxN, // every result of a task at once
 			clock:        realClock{},
 			jitter:       randFloat,
 			maxWaitGrace: maxWaitGrace,
@@ -179,7 +181,7 @@ func WithInsecureHTTP() Option {
 }
 
 // WithMaxDownloadSize caps the bytes Download and SaveImages accept per image
-// (default DefaultMaxDownloadSize).
+// (default defaultMaxDownloadSize).
 func WithMaxDownloadSize(n int64) Option {
 	return func(c *config) error {
 		if n <= 0 {

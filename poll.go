@@ -16,9 +16,9 @@ import (
 // finished task sooner than the second, for tasks of 5 s to 10 min; see
 // BENCHMARKS.md for the numbers.
 const (
-	DefaultPollInterval    = 3 * time.Second
-	DefaultMaxPollInterval = 10 * time.Second
-	DefaultMaxWait         = 15 * time.Minute
+	defaultPollInterval    = 3 * time.Second
+	defaultMaxPollInterval = 10 * time.Second
+	defaultMaxWait         = 15 * time.Minute
 	pollGrowth             = 1.5
 	pollJitter             = 0.1
 )
@@ -74,9 +74,9 @@ const minPollInterval = time.Millisecond
 
 func newPollConfig(opts []PollOption) (pollConfig, error) {
 	p := pollConfig{
-		minInterval: DefaultPollInterval,
-		maxInterval: DefaultMaxPollInterval,
-		maxWait:     DefaultMaxWait,
+		minInterval: defaultPollInterval,
+		maxInterval: defaultMaxPollInterval,
+		maxWait:     defaultMaxWait,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -314,7 +314,6 @@ func (c *Client) pollOnce(ctx context.Context, st *pollState, pc pollConfig, dea
 	}
 	return nil, false, nil
 }
-
 
 // waitStopped is the error for a wait ended by ctx.
 func (c *Client) waitStopped(ctx context.Context, st *pollState) error {

@@ -75,7 +75,7 @@ func TestEditWaitsBeforeFirstPollAndReportsSubmission(t *testing.T) {
 	require.NotNil(t, submitted)
 	assert.Equal(t, "task-1", submitted.ID)
 	assert.True(t, task.Status.IsSuccess())
-	assert.Equal(t, []time.Duration{DefaultPollInterval}, clk.Sleeps())
+	assert.Equal(t, []time.Duration{defaultPollInterval}, clk.Sleeps())
 	assert.Equal(t, 1, mt.GetCallCountInfo()["POST "+submitURL])
 }
 
@@ -103,7 +103,7 @@ func TestWaitForResultFailedTask(t *testing.T) {
 	assert.Equal(t, "Invalid Request", failed.Title)
 	assert.Equal(t, "The prompt contains prohibited content", failed.Detail)
 	require.NotNil(t, failed.Task)
-	assert.Equal(t, StatusFailed, failed.Task.Status)
+	assert.Equal(t, statusFailed, failed.Task.Status)
 
 	// Get itself reports a failed task without an error.
 	got, err := c.Get(context.Background(), "task-1")
@@ -120,7 +120,7 @@ func TestWaitForResultMaxWait(t *testing.T) {
 	assert.ErrorIs(t, err, ErrWaitTimeout)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, "task-1", timeout.TaskID)
-	assert.Equal(t, StatusProcessing, timeout.LastStatus)
+	assert.Equal(t, statusProcessing, timeout.LastStatus)
 	assert.Equal(t, 20*time.Second, timeout.Waited)
 	// 0, 3, 7.5, 14.25 and then the last sleep is trimmed so the final poll lands on 20s exactly.
 	assert.Equal(t, []time.Duration{3 * time.Second, 4500 * time.Millisecond, 6750 * time.Millisecond, 5750 * time.Millisecond}, clk.Sleeps())
@@ -248,7 +248,7 @@ func TestWaitErrorCarriesTheTaskID(t *testing.T) {
 	_, err = c.Edit(ctx, validRequest(t), WithOnPoll(func(*Task) { cancel() }))
 	require.ErrorAs(t, err, &werr)
 	assert.Equal(t, "task-1", werr.TaskID)
-	assert.Equal(t, StatusProcessing, werr.LastStatus)
+	assert.Equal(t, statusProcessing, werr.LastStatus)
 	assert.ErrorIs(t, err, context.Canceled)
 }
 

@@ -26,7 +26,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
 // Version is the SDK version, sent in the User-Agent header.
@@ -42,27 +43,8 @@ const (
 	DefaultModel = "qwen-image-edit-max"
 )
 
-// Limits of the API, as documented by the vendor. Validate enforces them.
-const (
-	MinImages               = 1
-	MaxImages               = 3
-	MaxPromptLength         = 800 // characters (runes), not bytes
-	MaxNegativePromptLength = 500 // characters (runes)
-	MinN                    = 1
-	MaxN                    = 6
-	MaxSeed                 = 2147483647
-	MinSizeSide             = 512 // output width and height, pixels
-	MaxSizeSide             = 2048
-	// MaxImageBytes is the largest input image, in raw bytes before base64:
-	// the vendor says "no larger than 10 MB", read conservatively as
-	// 10,000,000 bytes rather than 10 MiB (10,485,760), so that an image
-	// the server might refuse is refused locally, before a paid call.
-	MaxImageBytes = 10_000_000
-	MinImageSide  = 384 // input width and height, pixels
-	MaxImageSide  = 3072
-	// DefaultMaxDownloadSize caps one downloaded result image.
-	DefaultMaxDownloadSize = 50 << 20
-)
+// defaultMaxDownloadSize caps one downloaded result image.
+const defaultMaxDownloadSize = 50 << 20
 
 // EditRequest is one image-edit task. Unset optional fields are omitted from
 // the request so the server applies its defaults; pointer fields set to a
@@ -95,9 +77,6 @@ func Ptr[T any](v T) *T { return &v }
 
 // Size is an output size in pixels, sent as "W*H".
 type Size struct{ Width, Height int }
-
-// IsZero reports whether s is unset.
-func (s Size) IsZero() bool { return s.Width == 0 && s.Height == 0 }
 
 // String is the wire form "W*H".
 func (s Size) String() string { return strconv.Itoa(s.Width) + "*" + strconv.Itoa(s.Height) }
@@ -165,40 +144,28 @@ func (r *EditRequest) check(checkPixels bool) ([]preparedImage, error) {
 	return images, nil
 }
 
+// checkFields checks every field but the images, each by the one rule the
+// fake server shares (internal/limits).
 func (r *EditRequest) checkFields() []FieldError {
 	var p []FieldError
-	add := func(field, format string, args ...any) {
-		p = append(p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	switch {
-	case !utf8.ValidString(r.Prompt):
-		add("prompt", "is not valid UTF-8")
-	case strings.TrimSpace(r.Prompt) == "":
-		add("prompt", "is required")
-	case utf8.RuneCountInString(r.Prompt) > MaxPromptLength:
-		add("prompt", "has %d characters, at most %d are allowed", utf8.RuneCountInString(r.Prompt), MaxPromptLength)
-	}
-	switch {
-	case !utf8.ValidString(r.NegativePrompt):
-		add("negative_prompt", "is not valid UTF-8")
-	case utf8.RuneCountInString(r.NegativePrompt) > MaxNegativePromptLength:
-		add("negative_prompt", "has %d characters, at most %d are allowed", utf8.RuneCountInString(r.NegativePrompt), MaxNegativePromptLength)
-	}
-	if r.N != 0 && (r.N < MinN || r.N > MaxN) {
-		add("n", "is %d, must be %d to %d (or 0 for the server default)", r.N, MinN, MaxN)
-	}
-	if r.Seed != nil && (*r.Seed < 0 || *r.Seed > MaxSeed) {
-		add("seed", "is %d, must be 0 to %d", *r.Seed, MaxSeed)
-	}
-	if !r.Size.IsZero() {
-		for _, side := range []struct {
-			name string
-			v    int
-		}{{"width", r.Size.Width}, {"height", r.Size.Height}} {
-			if side.v < MinSizeSide || side.v > MaxSizeSide {
-				add("size", "%s is %d, must be %d to %d", side.name, side.v, MinSizeSide, MaxSizeSide)
-			}
+	add := func(field, msg string) {
+		if msg != "" {
+			p = append(p, FieldError{Field: field, Message: msg})
 		}
+	}
+	add("prompt", limits.Prompt(r.Prompt))
+	add("negative_prompt", limits.NegativePrompt(r.NegativePrompt))
+	if r.N != 0 {
+		if msg := limits.N(int64(r.N)); msg != "" {
+			add("n", msg+" (or 0 for the server default)")
+		}
+	}
+	if r.Seed != nil {
+		add("seed", limits.Seed(int64(*r.Seed)))
+	}
+	if r.Size != (Size{}) {
+		add("size", limits.SizeSide("width", r.Size.Width))
+		add("size", limits.SizeSide("height", r.Size.Height))
 	}
 	return p
 }
@@ -214,8 +181,7 @@ const maxImagesChecked = 10
 func (r *EditRequest) checkImages(checkPixels bool) ([]preparedImage, []FieldError) {
 	var problems []FieldError
 	n := len(r.Images)
-	if n < MinImages || n > MaxImages {
-		msg := fmt.Sprintf("has %d images, must have %d to %d", n, MinImages, MaxImages)
+	if msg := limits.ImageCount(n); msg != "" {
 		if n > maxImagesChecked {
 			msg += fmt.Sprintf(" (only the first %d were checked)", maxImagesChecked)
 		}

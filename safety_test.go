@@ -172,13 +172,6 @@ func TestCompletedWithoutImagesIsAnError(t *testing.T) {
 	assert.ErrorContains(t, err, "task-1")
 }
 
-// TestNilClientBaseURL: every method of a nil Client returns rather than
-// panics.
-func TestNilClientBaseURL(t *testing.T) {
-	var c *Client
-	assert.NotPanics(t, func() { assert.Empty(t, c.BaseURL()) })
-}
-
 // TestNoLimitSettingsDoNotOverflow: the largest values of the limit
 // options mean "no limit", never an overflow into zero or the past.
 func TestNoLimitSettingsDoNotOverflow(t *testing.T) {
@@ -239,7 +232,7 @@ func TestDownloadRefusesWhatIsNotAnImage(t *testing.T) {
 			defer srv.Close()
 			c := loopbackClient(t, srv.URL, WithMaxRetries(2))
 			dir := t.TempDir()
-			task := &Task{TaskInfo: TaskInfo{ID: "t1", Status: StatusCompleted}, Images: []string{srv.URL + "/r/0.png"}}
+			task := &Task{TaskInfo: TaskInfo{ID: "t1", Status: statusCompleted}, Images: []string{srv.URL + "/r/0.png"}}
 			paths, err := c.SaveImages(context.Background(), task, dir)
 			assert.ErrorIs(t, err, ErrUnexpectedResponse)
 			assert.Empty(t, paths)

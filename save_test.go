@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
 // TestSaveImagesFetchesInParallel: the results of a task are fetched all at
@@ -27,7 +29,7 @@ func TestSaveImagesFetchesInParallel(t *testing.T) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
 		raiseMax(&most, n)
-		if n == MaxN {
+		if n == limits.MaxN {
 			once.Do(func() { close(release) })
 		}
 		select {
@@ -39,8 +41,8 @@ func TestSaveImagesFetchesInParallel(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := loopbackClient(t, srv.URL)
-	task := &Task{TaskInfo: TaskInfo{ID: "t1", Status: StatusCompleted}}
-	for i := range MaxN + 1 {
+	task := &Task{TaskInfo: TaskInfo{ID: "t1", Status: statusCompleted}}
+	for i := range limits.MaxN + 1 {
 		task.Images = append(task.Images, fmt.Sprintf("%s/r/%d.png", srv.URL, i))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a guard against a sequential hang
@@ -48,8 +50,8 @@ func TestSaveImagesFetchesInParallel(t *testing.T) {
 	dir := t.TempDir()
 	paths, err := c.SaveImages(ctx, task, dir)
 	require.NoError(t, err)
-	assert.EqualValues(t, MaxN, most.Load(), "MaxN downloads at once, no more")
-	want := make([]string, MaxN+1)
+	assert.EqualValues(t, limits.MaxN, most.Load(), "limits.MaxN downloads at once, no more")
+	want := make([]string, limits.MaxN+1)
 	for i := range want {
 		want[i] = filepath.Join(dir, fmt.Sprintf("t1_%d.png", i))
 	}
@@ -105,7 +107,7 @@ func BenchmarkSaveImages(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		parallel int
-	}{{"parallel", MaxN}, {"sequential", 1}} {
+	}{{"parallel", limits.MaxN}, {"sequential", 1}} {
 		b.Run("impl="+bc.name, func(b *testing.B) {
 			c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithSaveParallel(bc.parallel))
 			require.NoError(b, err)

@@ -20,23 +20,23 @@ type TaskStatus string
 
 // Known statuses.
 const (
-	StatusPending    TaskStatus = "pending"
-	StatusQueued     TaskStatus = "queued"
-	StatusProcessing TaskStatus = "processing"
-	StatusRunning    TaskStatus = "running"
-	StatusCompleted  TaskStatus = "completed"
-	StatusSucceeded  TaskStatus = "succeeded"
-	StatusFailed     TaskStatus = "failed"
+	statusPending    TaskStatus = "pending"
+	statusQueued     TaskStatus = "queued"
+	statusProcessing TaskStatus = "processing"
+	statusRunning    TaskStatus = "running"
+	statusCompleted  TaskStatus = "completed"
+	statusSucceeded  TaskStatus = "succeeded"
+	statusFailed     TaskStatus = "failed"
 )
 
 // IsTerminal reports whether the task has finished: completed, succeeded or failed.
-func (s TaskStatus) IsTerminal() bool { return s.IsSuccess() || s.is(StatusFailed) }
+func (s TaskStatus) IsTerminal() bool { return s.IsSuccess() || s.is(statusFailed) }
 
 // IsSuccess reports whether the task finished with results: completed or succeeded.
-func (s TaskStatus) IsSuccess() bool { return s.is(StatusCompleted) || s.is(StatusSucceeded) }
+func (s TaskStatus) IsSuccess() bool { return s.is(statusCompleted) || s.is(statusSucceeded) }
 
 // IsFailure reports whether the task finished without results.
-func (s TaskStatus) IsFailure() bool { return s.is(StatusFailed) }
+func (s TaskStatus) IsFailure() bool { return s.is(statusFailed) }
 
 func (s TaskStatus) is(t TaskStatus) bool {
 	return strings.EqualFold(strings.TrimSpace(string(s)), string(t))

@@ -90,7 +90,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rt, model, id := parseRoute(r.URL.Path)
 	var problem response
 	switch {
-	case rt == routeNone, !s.models[model]:
+	case rt == routeNone, !knownModels[model]:
 		problem = detailResponse(http.StatusNotFound, "Not Found")
 	case rt == routeSubmit && r.Method != http.MethodPost:
 		problem = detailResponse(http.StatusMethodNotAllowed, "Method Not Allowed")
@@ -136,7 +136,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	case tooLarge:
 		resp := detailResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", s.maxBody))
-		resp.header = http.Header{"Connection": {"close"}}
+		if r.ProtoMajor == 1 {
+			// The rest of the body is unread. (Over HTTP/2 net/http would
+			// read it as GOAWAY; it resets the stream instead.)
+			resp.header = http.Header{"Connection": {"close"}}
+		}
 		resp.write(w)
 		return
 	case !onRoute:

@@ -3,6 +3,7 @@ package qwenedittest
 import (
 	"encoding/json"
 	"image"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/seed-b62e15c8/qwenedit/internal/datauri"
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
 var (
@@ -25,7 +27,7 @@ var (
 
 func TestSubmitAccepted(t *testing.T) {
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now), WithModels("some-other-model"), WithTaskDuration(time.Minute))
+	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(time.Minute))
 	img := dataURI(t, imageinfo.PNG, 640, 480)
 	body := map[string]any{
 		"images":          []any{"https://example.com/a.png", img},
@@ -37,7 +39,7 @@ func TestSubmitAccepted(t *testing.T) {
 		"prompt_extend":   false,
 		"safety_filter":   true,
 	}
-	resp, data := call(t, s, http.MethodPost, "/vendors/alibaba/v1/some-other-model/generation", body)
+	resp, data := call(t, s, http.MethodPost, "/vendors/alibaba/v1/qwen-image-edit-plus/generation", body)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(data))
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	assert.Regexp(t, traceparentRE, resp.Header.Get("Traceparent"))
@@ -57,7 +59,7 @@ func TestSubmitAccepted(t *testing.T) {
 	require.Len(t, tasks, 1)
 	rec := tasks[0]
 	assert.Equal(t, info["id"], rec.ID)
-	assert.Equal(t, "some-other-model", rec.Model)
+	assert.Equal(t, "qwen-image-edit-plus", rec.Model)
 	assert.Equal(t, clk.Now(), rec.CreatedAt)
 	assert.Equal(t, []string{"https://example.com/a.png", img}, rec.Request.Images)
 	assert.Equal(t, "Put Image 1 into Image 2", rec.Request.Prompt)
@@ -108,7 +110,7 @@ func TestSubmitValidation(t *testing.T) {
 	s := newTestServer(t)
 	png400 := imagetest.MustEncode(t, imageinfo.PNG, 400, 400)
 	uri := func(mime string, data []byte) string { return datauri.URI{MediaType: mime, Data: data}.String() }
-	big := make([]byte, maxImageBytes+1)
+	big := make([]byte, limits.MaxImageBytes+1)
 	copy(big, png400)
 
 	cases := []struct {
@@ -125,31 +127,31 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "images missing", edit: func(b map[string]any) { delete(b, "images") }, field: "images: is required"},
 		{name: "images null", edit: func(b map[string]any) { b["images"] = nil }, field: "images: is required"},
 		{name: "images a string", edit: func(b map[string]any) { b["images"] = "https://e.com/a.png" }, field: "images: must be an array"},
-		{name: "images empty", edit: func(b map[string]any) { b["images"] = []any{} }, field: "images: has 0 items"},
+		{name: "images empty", edit: func(b map[string]any) { b["images"] = []any{} }, field: "images: has 0 images, must have 1 to 3"},
 		{name: "images four", edit: func(b map[string]any) {
 			b["images"] = []any{"https://e.com/1", "https://e.com/2", "https://e.com/3", "https://e.com/4"}
-		}, field: "images: has 4 items"},
+		}, field: "images: has 4 images"},
 		{name: "image not a string", edit: func(b map[string]any) { b["images"] = []any{"https://e.com/1", 7} }, field: "images[1]: must be a string"},
 		{name: "image ftp", edit: func(b map[string]any) { b["images"] = []any{"ftp://e.com/a.png"} }, field: "images[0]: must be an http(s) URL or a data:"},
 		{name: "image URL without host", edit: func(b map[string]any) { b["images"] = []any{"https://"} }, field: "images[0]: is not a valid http(s) URL"},
 		{name: "data URI not base64", edit: func(b map[string]any) { b["images"] = []any{"data:image/png,abc"} }, field: "images[0]: is not a valid data URI"},
 		{name: "data URI bad base64", edit: func(b map[string]any) { b["images"] = []any{"data:image/png;base64,@@@@"} }, field: "images[0]: is not a valid data URI"},
-		{name: "image too large", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `"]}`, field: "images[0]: image is 10000001 bytes, must be at most 10000000 (10 MB)"},
+		{name: "image too large", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `"]}`, field: "images[0]: is 10,000,001 bytes, at most 10 MB (10,000,000 bytes) is allowed"},
 		{name: "image too large, odd base64", raw: `{"prompt":"p","images":["` + uri("image/png", big) + `="]}`, field: "images[0]: is not a valid data URI"},
 		{name: "not an image", edit: func(b map[string]any) { b["images"] = []any{uri("image/png", []byte("hello, this is text"))} }, field: "images[0]: unsupported or unreadable image"},
 		{name: "no media type", edit: func(b map[string]any) { b["images"] = []any{uri("", png400)} }, field: "images[0]: data URI names no media type"},
 		{name: "non-image media type", edit: func(b map[string]any) { b["images"] = []any{uri("text/plain", png400)} }, field: `images[0]: media type "text/plain"`},
 		{name: "MIME mismatch still checks the pixels", edit: func(b map[string]any) {
 			b["images"] = []any{uri("image/jpeg", imagetest.MustEncode(t, imageinfo.PNG, 383, 400))}
-		}, field: "images[0]: image is 383×400 pixels"},
+		}, field: "images[0]: is 383×400 pixels"},
 		{name: "image too narrow", edit: func(b map[string]any) {
 			b["images"] = []any{"https://e.com/ok.png", dataURI(t, imageinfo.PNG, 383, 400)}
-		}, field: "images[1]: image is 383×400 pixels"},
-		{name: "image too tall", edit: func(b map[string]any) { b["images"] = []any{dataURI(t, imageinfo.GIF, 400, 3073)} }, field: "images[0]: image is 400×3073 pixels"},
+		}, field: "images[1]: is 383×400 pixels"},
+		{name: "image too tall", edit: func(b map[string]any) { b["images"] = []any{dataURI(t, imageinfo.GIF, 400, 3073)} }, field: "images[0]: is 400×3073 pixels"},
 		{name: "prompt missing", edit: func(b map[string]any) { delete(b, "prompt") }, field: "prompt: is required"},
 		{name: "prompt null", edit: func(b map[string]any) { b["prompt"] = nil }, field: "prompt: is required"},
-		{name: "prompt empty", edit: func(b map[string]any) { b["prompt"] = "" }, field: "prompt: must not be blank"},
-		{name: "prompt blank", edit: func(b map[string]any) { b["prompt"] = " \t\n" }, field: "prompt: must not be blank"},
+		{name: "prompt empty", edit: func(b map[string]any) { b["prompt"] = "" }, field: "prompt: is required"},
+		{name: "prompt blank", edit: func(b map[string]any) { b["prompt"] = " \t\n" }, field: "prompt: is required"},
 		{name: "prompt number", edit: func(b map[string]any) { b["prompt"] = 5 }, field: "prompt: must be a string"},
 		{name: "prompt too long", edit: func(b map[string]any) { b["prompt"] = strings.Repeat("猫", 801) }, field: "prompt: has 801 characters"},
 		{name: "negative prompt too long", edit: func(b map[string]any) { b["negative_prompt"] = strings.Repeat("é", 501) }, field: "negative_prompt: has 501 characters"},
@@ -165,7 +167,7 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "seed huge", raw: `{"images":["https://e.com/a.png"],"prompt":"p","seed":99999999999999999999999}`, field: "seed: is 9223372036854775807"},
 		{name: "seed exponent", raw: `{"images":["https://e.com/a.png"],"prompt":"p","seed":1e3}`, field: "seed: must be an integer"},
 		{name: "seed bool", edit: func(b map[string]any) { b["seed"] = true }, field: "seed: must be an integer"},
-		{name: "size too small", edit: func(b map[string]any) { b["size"] = "511*1024" }, field: `size: "511*1024": width and height must be 512 to 2048`},
+		{name: "size too small", edit: func(b map[string]any) { b["size"] = "511*1024" }, field: `size: "511*1024": width is 511, must be 512 to 2048`},
 		{name: "size too big", edit: func(b map[string]any) { b["size"] = "1024*2049" }, field: `size: "1024*2049"`},
 		{name: "size with x", edit: func(b map[string]any) { b["size"] = "1024x1024" }, field: `size: "1024x1024" is not of the form`},
 		{name: "size half", edit: func(b map[string]any) { b["size"] = "1024*" }, field: "size:"},
@@ -227,7 +229,7 @@ func TestSubmitValidationAcceptsLimits(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	s := newTestServer(t, WithMaxRequestBody(100))
+	s := newTestServer(t, withMaxBody(100))
 	resp, data := call(t, s, http.MethodPost, submitPath, strings.Repeat(" ", 101))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	assert.Contains(t, string(data), `"detail":"Request body too large`)
@@ -307,12 +309,11 @@ func TestRouting(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
-// TestModels checks that the sibling models are accepted, that WithModels
-// adds more, and that a task is found only under the model it was made
-// with.
+// TestModels checks that the sibling models are accepted and that a task
+// is found only under the model it was made with.
 func TestModels(t *testing.T) {
-	s := newTestServer(t, WithModels("my-model"))
-	for _, m := range append(knownModels(), "my-model") {
+	s := newTestServer(t)
+	for _, m := range []string{"qwen-image-edit-max", "qwen-image-edit-plus", "qwen-image-edit"} {
 		resp, data := call(t, s, http.MethodPost, "/vendors/alibaba/v1/"+m+"/generation", validJSON)
 		require.Equal(t, http.StatusAccepted, resp.StatusCode, m+": "+string(data))
 	}
@@ -486,7 +487,7 @@ func TestSetTaskStatus(t *testing.T) {
 	assert.Equal(t, "queued", poll(t, s, id).TaskInfo.Status, "back to the clock")
 
 	err := s.SetTaskStatus("nope", "completed")
-	assert.ErrorIs(t, err, ErrNoSuchTask)
+	assert.ErrorContains(t, err, "no such task")
 }
 
 func TestDeleteTask(t *testing.T) {
@@ -500,7 +501,7 @@ func TestDeleteTask(t *testing.T) {
 	resp, data := call(t, s, http.MethodGet, submitPath+"/"+id, nil)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.JSONEq(t, `{"error_code":2005,"detail":"Task `+id+` does not exist"}`, string(data))
-	assert.ErrorIs(t, s.SetTaskStatus(id, "completed"), ErrNoSuchTask)
+	assert.ErrorContains(t, s.SetTaskStatus(id, "completed"), "no such task")
 
 	tasks := s.Tasks()
 	require.Len(t, tasks, 1)
@@ -513,7 +514,7 @@ func TestDeleteTask(t *testing.T) {
 
 func TestRequestsRecording(t *testing.T) {
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now), WithMaxRecordedBody(20))
+	s := newTestServer(t, WithClock(clk.Now))
 	body := `{"images":["https://example.com/a.png"],"prompt":"p"}`
 	resp, data := call(t, s, http.MethodPost, submitPath+"?x=1", body)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
@@ -529,8 +530,8 @@ func TestRequestsRecording(t *testing.T) {
 	assert.Equal(t, "POST", post.Method)
 	assert.Equal(t, submitPath, post.Path)
 	assert.Equal(t, "x=1", post.RawQuery)
-	assert.Equal(t, body[:20], string(post.Body))
-	assert.True(t, post.Truncated)
+	assert.Equal(t, body, string(post.Body))
+	assert.False(t, post.Truncated)
 	assert.Equal(t, "Bearer "+s.APIKey(), post.Header.Get("Authorization"))
 	assert.Equal(t, clk.Now(), post.Received)
 
@@ -547,15 +548,10 @@ func TestRequestsRecording(t *testing.T) {
 	assert.Equal(t, "Bearer "+s.APIKey(), again[0].Header.Get("Authorization"))
 	assert.Equal(t, byte('{'), again[0].Body[0])
 
-	full := newTestServer(t)
-	call(t, full, http.MethodPost, submitPath, body)
-	assert.Equal(t, body, string(full.Requests()[0].Body))
-	assert.False(t, full.Requests()[0].Truncated)
-
-	none := newTestServer(t, WithMaxRecordedBody(0))
-	call(t, none, http.MethodPost, submitPath, body)
-	assert.Nil(t, none.Requests()[0].Body)
-	assert.True(t, none.Requests()[0].Truncated)
+	small := newTestServer(t, withMaxBody(20))
+	call(t, small, http.MethodPost, submitPath, body)
+	assert.Equal(t, body[:21], string(small.Requests()[0].Body), "what was read of a body over the limit")
+	assert.True(t, small.Requests()[0].Truncated)
 }
 
 func TestConnections(t *testing.T) {
@@ -606,7 +602,85 @@ func TestNewServerAt(t *testing.T) {
 
 func TestNilOptionsAndOddValues(t *testing.T) {
 	s := newTestServer(t, nil, WithClock(nil), WithErrorCodeField(""), WithTaskDuration(-time.Second),
-		WithMaxRecordedBody(-5), WithMaxRequestBody(0), WithVocabulary("unknown"))
+		WithVocabulary("unknown"))
 	id := submit(t, s, validBody())
 	assert.Equal(t, "completed", poll(t, s, id).TaskInfo.Status)
+}
+
+var upperUUIDRE = regexp.MustCompile(`^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$`)
+
+func TestUppercaseIDs(t *testing.T) {
+	s := newTestServer(t, WithUppercaseIDs())
+	id := submit(t, s, validBody())
+	assert.Regexp(t, upperUUIDRE, id)
+	task := poll(t, s, id)
+	assert.Equal(t, id, task.TaskInfo.ID)
+	require.Len(t, task.Images, 1)
+	assert.Contains(t, task.Images[0], "/results/"+id+"/")
+	resp, _ := fetch(t, task.Images[0])
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Ids are opaque: no case folding anywhere.
+	resp, data := call(t, s, http.MethodGet, submitPath+"/"+strings.ToLower(id), nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(data))
+	resp, _ = fetch(t, strings.Replace(task.Images[0], id, strings.ToLower(id), 1))
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.ErrorContains(t, s.SetTaskStatus(strings.ToLower(id), "failed"), "no such task")
+
+	lower := newTestServer(t)
+	assert.Regexp(t, uuidV4RE, submit(t, lower, validBody()))
+	resp, _ = call(t, lower, http.MethodGet, submitPath+"/"+strings.ToUpper(submit(t, lower, validBody())), nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestFailNextTaskDefaults(t *testing.T) {
+	s := newTestServer(t)
+	s.FailNextTask(3002, "", "")
+	s.FailNextTask(3003, "Content Error", "")
+	for _, want := range []map[string]any{
+		{"code": float64(3002), "title": defaultFailTitle, "detail": defaultFailDetail},
+		{"code": float64(3003), "title": "Content Error", "detail": "Content Error"},
+	} {
+		task := poll(t, s, submit(t, s, validBody()))
+		assert.Equal(t, "failed", task.TaskInfo.Status)
+		assert.Equal(t, want, task.TaskInfo.Error)
+		assert.NotEmpty(t, task.TaskInfo.Error["detail"])
+	}
+}
+
+func TestMIMEMismatchIsAcceptedWithAWarning(t *testing.T) {
+	s := newTestServer(t)
+	png := dataURI(t, "png", 400, 400)
+	jpeg := "data:image/jpeg;base64," + strings.SplitN(png, ",", 2)[1]
+	body := validBody()
+	body["images"] = []any{"https://example.com/a.png", jpeg}
+	id := submit(t, s, body)
+	tasks := s.Tasks()
+	require.Len(t, tasks, 1)
+	assert.Equal(t, []string{"images[1]: declared as image/jpeg but the data is image/png; accepted as image/png"}, tasks[0].Warnings)
+	tasks[0].Warnings[0] = "changed"
+	assert.NotEqual(t, "changed", s.Tasks()[0].Warnings[0], "Tasks returns copies")
+
+	// The result is rendered from the real format.
+	task := poll(t, s, id)
+	resp, data := fetch(t, task.Images[0])
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	decodePNG(t, data)
+
+	submit(t, s, validBody())
+	assert.Nil(t, s.Tasks()[1].Warnings)
+
+	// Unsupported data stays refused, whatever it is declared as.
+	bad := validBody()
+	bad["images"] = []any{"data:image/png;base64,aGVsbG8sIHRoaXMgaXMgdGV4dA=="}
+	resp, data = call(t, s, http.MethodPost, submitPath, bad)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, string(data), "unsupported or unreadable image")
+}
+
+// TestResultsBaseKeepsTheScheme: result URLs of a public TLS server are
+// https too.
+func TestResultsBaseKeepsTheScheme(t *testing.T) {
+	any4 := &net.TCPAddr{IP: net.IPv4zero, Port: 9000}
+	assert.Equal(t, "https://fake.example:9000", resultsBaseFor(any4, "https://0.0.0.0:9000", "fake.example:8080"))
 }

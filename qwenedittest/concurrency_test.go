@@ -23,7 +23,7 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	const workers = 200
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(time.Second), WithMaxRecordedBody(64))
+	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(time.Second))
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}

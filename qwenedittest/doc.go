@@ -22,9 +22,9 @@
 // service aims at about 1024×1024 pixels with the last input's aspect
 // ratio, so do not test for an exact default output size.
 //
-// Memory: Tasks keeps every submitted image (for assertions) for the life of
-// the Server, and Requests keeps at most WithMaxRecordedBody bytes of each
-// body; a suite that uploads many large images should use a Server per test.
+// Memory: Tasks keeps every submitted image and Requests every request body
+// (for assertions) for the life of the Server; a suite that uploads many
+// large images should use a Server per test.
 //
 // The second port plays the CDN that real result URLs point to: it serves
 // real PNG images, derived from the last input image when that was sent
@@ -34,21 +34,19 @@
 //
 // Tests steer the fake with [Server.FailNextTask], [Server.SetTaskStatus],
 // [Server.DeleteTask], [Server.ExpireResults] and [Server.InjectFault], which
-// simulates rate limits, server errors, dropped connections, hangs, truncated
-// or malformed bodies, huge answers and, over HTTP/2, stream resets and
-// GOAWAY.
+// simulates rate limits, server errors, dropped connections, stream resets,
+// hangs, truncated or malformed bodies and huge answers, before or after
+// the request body is read ([Fault].BeforeBody) or after the task was
+// created ([Fault].AfterCreate).
 //
 // By default both ports speak plain HTTP/1.1. With [WithTLS] they serve
 // HTTPS with a self-signed certificate and negotiate HTTP/2 or HTTP/1.1 by
 // ALPN, as the real API does; [Server.Client] then trusts the certificate
 // and speaks HTTP/2, and [Server.Certificate] gives the certificate to
-// other clients. HTTP/2 is served by the package's own frame-level server
-// (flow control, 100-continue, stream limits and all), so that faults can
-// reset a stream with any error code ([FaultResetStream]), send GOAWAY
-// ([FaultGoAway]) or drop the connection at a chosen moment, before or
-// after the request body is read ([Fault].BeforeBody) or after the task
-// was created ([Fault].AfterCreate). [RecordedRequest].Proto tells which
-// protocol each request used.
+// other clients. Both protocols are served by net/http, as most Go
+// services are, so faults do what a handler can do: a stream reset is
+// INTERNAL_ERROR, and GOAWAY comes when the Server closes.
+// [RecordedRequest].Proto tells which protocol each request used.
 //
 // The package does not import the SDK, so the SDK's own tests can use it.
 // The program examples/fakeserver runs the same server as a process.

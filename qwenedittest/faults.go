@@ -9,18 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // FaultKind is what a [Fault] does to a request.
 //
-// Every kind works over HTTP/1.1 and, with [WithTLS], over HTTP/2. The
-// kinds that close "the connection" close the TCP connection, which over
-// HTTP/2 ends every other stream on it too; the server closes its write
-// side first and reads what the client still sends for a moment, so that
-// the client receives what was written before the close rather than a TCP
-// reset.
+// Every kind works over HTTP/1.1 and, with [WithTLS], over HTTP/2, which
+// net/http's own server speaks. HTTP/2 has no way for a handler to drop
+// the connection in the middle of an answer, so the kinds that cut an
+// answer end its stream instead; [FaultCloseConnection] closes the TCP
+// connection on both protocols, which over HTTP/2 ends every other stream
+// on it too.
 type FaultKind int
 
 // The fault kinds. Those that answer 2xx use 202 for a submit and 200 for a
@@ -36,14 +34,21 @@ const (
 	// sending), which tells the client to stop.
 	FaultStatus FaultKind = iota
 	// FaultCloseConnection closes the TCP connection without answering.
+	// The server closes its write side first and reads what the client
+	// still sends for a moment, so that the client sees the end of the
+	// connection rather than a reset that could destroy what it has not
+	// read yet.
 	FaultCloseConnection
 	// FaultCloseMidBody sends the status line and headers, including a
 	// Content-Length for the whole JSON body, and half of that body, then
-	// closes the connection.
+	// ends the answer: over HTTP/1.1 by closing the connection, over
+	// HTTP/2 by ending the stream. Either way the client reads an
+	// unexpected EOF.
 	FaultCloseMidBody
-	// FaultHang never answers. The handler returns (closing the connection
-	// over HTTP/1.1; leaving it open over HTTP/2) once the client goes
-	// away or resets the stream, or the server closes.
+	// FaultHang never answers. The handler returns once the client goes
+	// away or resets the stream, or the server closes; the client then
+	// sees its connection closed (HTTP/1.1) or its stream reset with
+	// INTERNAL_ERROR (HTTP/2).
 	FaultHang
 	// FaultStallBody sends the headers and half of a JSON body, then hangs
 	// like FaultHang.
@@ -56,69 +61,43 @@ const (
 	FaultWrongShape
 	// FaultHugeBody answers Fault.Status (default 500) with Fault.Size bytes
 	// (default 64 MiB) of JSON-looking junk, streamed with a Content-Length
-	// (over HTTP/2 with flow control) and never held in memory. It stops
-	// when the client stops reading and goes away or resets the stream.
+	// and never held in memory. It stops when the client stops reading and
+	// goes away or resets the stream.
 	FaultHugeBody
 	// FaultUnknownStatus answers a poll (GET requests only) with a
 	// well-formed task whose status is "mystery".
 	FaultUnknownStatus
-	// FaultResetStream, over HTTP/2, resets the request's stream with
-	// RST_STREAM(Fault.ResetCode) and sends no answer; the connection and
-	// its other streams live on. Over HTTP/1.1, which has no streams, it
-	// closes the connection like FaultCloseConnection.
+	// FaultResetStream sends no answer: over HTTP/2 the handler aborts
+	// (panic(http.ErrAbortHandler)), which resets the request's stream
+	// with RST_STREAM(INTERNAL_ERROR) and leaves the connection and its
+	// other streams alive; over HTTP/1.1, which has no streams, the same
+	// abort closes the connection.
 	//
-	// Go's HTTP/2 client retries a request by itself (POSTs included, if
-	// it can rewind the body) after RST_STREAM with PROTOCOL_ERROR or
-	// REFUSED_STREAM; with AfterCreate that replays a submit whose task
-	// exists.
+	// Go's HTTP/2 client does not replay a request after INTERNAL_ERROR.
+	// Resets with other codes (PROTOCOL_ERROR and REFUSED_STREAM, which it
+	// replays if it can rewind the body), and GOAWAY with a chosen
+	// Last-Stream-ID, need a frame-level server, which net/http is not.
 	FaultResetStream
-	// FaultGoAway, over HTTP/2, sends GOAWAY with error code
-	// Fault.ResetCode (default NO_ERROR) and closes the connection, ending
-	// its other streams too. The GOAWAY's Last-Stream-ID is the request's
-	// own stream ID when the request was processed (AfterCreate: its task
-	// exists) and the client stream ID below it otherwise, which tells
-	// the client the request was not processed and may be retried (Go's
-	// client retries it by itself on a new connection). Streams the
-	// server was already handling on that connection raise the
-	// Last-Stream-ID, since they may have been processed; the server
-	// never handles a stream above it. Over HTTP/1.1 it closes the
-	// connection like FaultCloseConnection.
-	FaultGoAway
 )
 
 // String returns the constant's name, for test output.
 func (k FaultKind) String() string {
 	names := [...]string{"FaultStatus", "FaultCloseConnection", "FaultCloseMidBody", "FaultHang",
 		"FaultStallBody", "FaultInvalidJSON", "FaultWrongShape", "FaultHugeBody", "FaultUnknownStatus",
-		"FaultResetStream", "FaultGoAway"}
+		"FaultResetStream"}
 	if k >= 0 && int(k) < len(names) {
 		return names[k]
 	}
 	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// ResetCode is an HTTP/2 error code (RFC 9113, section 7), sent in the
-// RST_STREAM of [FaultResetStream] and the GOAWAY of [FaultGoAway].
-type ResetCode uint32
-
-// The HTTP/2 error codes a fault test usually needs; any other code of RFC
-// 9113 is ResetCode(n), e.g. ResetCode(0x3) for FLOW_CONTROL_ERROR.
-const (
-	ResetNoError         ResetCode = 0x0 // NO_ERROR: graceful
-	ResetProtocolError   ResetCode = 0x1 // PROTOCOL_ERROR: Go's client replays a rewindable request
-	ResetInternalError   ResetCode = 0x2 // INTERNAL_ERROR
-	ResetRefusedStream   ResetCode = 0x7 // REFUSED_STREAM: "not processed"; Go's client replays a rewindable request
-	ResetCancel          ResetCode = 0x8 // CANCEL
-	ResetEnhanceYourCalm ResetCode = 0xb // ENHANCE_YOUR_CALM: the peer is overloaded
-)
-
-// String returns the code's name as RFC 9113 spells it, e.g.
-// "PROTOCOL_ERROR", the form Go's HTTP/2 errors print.
-func (c ResetCode) String() string { return http2.ErrCode(c).String() }
-
 // defaultHugeBodySize is FaultHugeBody's size when Fault.Size is 0: beyond
 // any sane cap on an error or status body.
 const defaultHugeBodySize = 64 << 20
+
+// linger is how long a closed connection reads what the client still sends
+// (see FaultCloseConnection).
+const linger = time.Second
 
 // Fault is a failure to inject into API requests with [Server.InjectFault].
 // Faults apply to requests that reach an API route (not to 404s and 405s)
@@ -129,7 +108,7 @@ const defaultHugeBodySize = 64 << 20
 // the order in which requests arrive), which uses up that application even
 // if the client then goes away before the fault acts. By default the fault
 // acts once the request body has been read (and recorded); it then also
-// replaces a 413 for a body over WithMaxRequestBody.
+// replaces a 413 for a body over 64 MiB.
 type Fault struct {
 	// Method restricts the fault to "POST" (submits) or "GET" (polls); ""
 	// matches both.
@@ -164,12 +143,6 @@ type Fault struct {
 	// the server discards it. It makes no difference to a request
 	// without a body (a poll).
 	BeforeBody bool
-	// ResetCode is the error code of FaultResetStream's RST_STREAM
-	// (default, and when ResetNoError: ResetInternalError, since a reset
-	// instead of an answer is an error) and of FaultGoAway's GOAWAY
-	// (default ResetNoError, a graceful shutdown). Other kinds ignore it,
-	// as does HTTP/1.1.
-	ResetCode ResetCode
 	// Every, when 2 or more, applies the fault only to every Every-th
 	// request that reaches it (the Every-th, the 2×Every-th, ...) and lets
 	// the others through, so that its Times applications spread over a run
@@ -248,9 +221,7 @@ func (s *Server) takeFault(method string, afterCreate bool) *Fault {
 }
 
 // applyFault answers a request according to f. actual is the answer the
-// request would have had (AfterCreate faults only), else nil. Over HTTP/2
-// (w is an *h2writer) the connection-level kinds act on frames; over
-// HTTP/1.1 they take the connection over.
+// request would have had (AfterCreate faults only), else nil.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt route, id string, actual *response) {
 	okStatus := http.StatusOK
 	if rt == routeSubmit {
@@ -259,8 +230,6 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
-	h2w, isH2 := w.(*h2writer)
-
 	switch f.Kind {
 	case FaultStatus:
 		resp := detailResponse(orDefault(f.Status, http.StatusInternalServerError), http.StatusText(orDefault(f.Status, http.StatusInternalServerError)))
@@ -273,46 +242,29 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt
 		}
 		resp.write(w)
 	case FaultCloseConnection:
-		if isH2 {
-			h2w.closeConn()
-			return
-		}
-		s.hijackAndClose(w, false)
+		s.closeConnection(w, r)
 	case FaultCloseMidBody, FaultStallBody:
 		// The answer these kinds cut in half: the real one, or a plausible task.
-		status, body := okStatus, s.fabricatedTask(id)
+		resp := response{status: okStatus, body: s.fabricatedTask(id)}
 		if actual != nil {
-			status, body = actual.status, actual.body
+			resp = *actual
 		}
-		status = orDefault(f.Status, status)
-		hang := f.Kind == FaultStallBody
-		if isH2 {
-			h2w.partial(status, body, hang, s.closing)
-			return
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
+		w.WriteHeader(orDefault(f.Status, resp.status))
+		_, _ = w.Write(resp.body[:len(resp.body)/2])
+		if f.Kind == FaultStallBody {
+			_ = http.NewResponseController(w).Flush()
+			s.hang(w, r)
 		}
-		s.partialAnswer(w, status, body, hang)
+		// An answer shorter than its Content-Length: net/http closes an
+		// HTTP/1.1 connection after it and ends an HTTP/2 stream early;
+		// the client's read of the body fails with io.ErrUnexpectedEOF
+		// either way.
 	case FaultHang:
-		if isH2 {
-			h2w.hang(s.closing)
-			return
-		}
-		s.hijackAndClose(w, true)
+		s.hang(w, r)
 	case FaultResetStream:
-		if isH2 {
-			code := f.ResetCode
-			if code == ResetNoError {
-				code = ResetInternalError
-			}
-			h2w.resetStream(http2.ErrCode(code))
-			return
-		}
-		s.hijackAndClose(w, false)
-	case FaultGoAway:
-		if isH2 {
-			h2w.goAway(actual != nil, http2.ErrCode(f.ResetCode))
-			return
-		}
-		s.hijackAndClose(w, false)
+		panic(http.ErrAbortHandler)
 	case FaultInvalidJSON:
 		b := "<html><body><h1>Bad Gateway</h1>this is not JSON</body></html>"
 		if f.Body != "" {
@@ -340,18 +292,41 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, rt
 	}
 }
 
-// hijackAndClose takes an HTTP/1.x connection over and closes it, at once
-// or, if hang, once the client goes away or the server closes.
-func (s *Server) hijackAndClose(w http.ResponseWriter, hang bool) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+// hang waits until the client goes away, then aborts the answer: nothing
+// more is sent. An HTTP/1.1 connection is taken over and watched, because
+// net/http notices a client going away only once the request body was
+// read, which a fault with BeforeBody does not do.
+func (s *Server) hang(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			s.waitGone(conn, nil)
+			return
+		}
+	}
+	select {
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// closeConnection closes the request's connection without an answer:
+// over HTTP/1.1 by taking it over, over HTTP/2, where a handler cannot,
+// through the connection that ConnContext put in the request's context.
+// That one is closed at the TCP level, so that no TLS close_notify waits
+// behind a write of net/http's; nothing is lost, as nothing was sent.
+func (s *Server) closeConnection(w http.ResponseWriter, r *http.Request) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		s.closeConn(conn)
 		return
 	}
-	if hang {
-		s.waitGone(conn, nil)
-		return
+	if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		if tc, ok := conn.(*tls.Conn); ok {
+			conn = tc.NetConn()
+		}
+		_ = conn.Close()
 	}
-	s.closeConn(conn)
+	panic(http.ErrAbortHandler)
 }
 
 // orDefault returns v, or def when v is 0.
@@ -362,33 +337,6 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// partialAnswer takes over the connection and writes a response whose
-// Content-Length promises the whole body but which carries only half of
-// it; then it closes the connection, after waiting like FaultHang if hang.
-// Writing the bytes by hand is the only way to make net/http send a short
-// body deliberately.
-func (s *Server) partialAnswer(w http.ResponseWriter, status int, body []byte, hang bool) {
-	trace := w.Header().Get("Traceparent")
-	retryAfter := w.Header().Get("Retry-After")
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return // not HTTP/1.x; HTTP/2 goes to h2writer.partial
-	}
-	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nTraceparent: %s\r\n",
-		status, http.StatusText(status), len(body), trace)
-	if retryAfter != "" {
-		fmt.Fprintf(brw, "Retry-After: %s\r\n", retryAfter)
-	}
-	_, _ = brw.WriteString("\r\n")
-	_, _ = brw.Write(body[:len(body)/2])
-	_ = brw.Flush()
-	if hang {
-		s.waitGone(conn, nil)
-		return
-	}
-	s.closeConn(conn)
-}
-
 // closeConn closes a hijacked connection after a half-close, so that the
 // bytes already written reach the client before it sees the end, rather
 // than an immediate reset; until the client closes its side (for at most
@@ -397,16 +345,20 @@ func (s *Server) partialAnswer(w http.ResponseWriter, status int, body []byte, h
 // socket with unread data makes the kernel send a reset that can destroy
 // what the client has not read yet.
 func (s *Server) closeConn(conn net.Conn) {
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-	} else if tc, ok := conn.(*tls.Conn); ok {
-		if cw, ok := tc.NetConn().(*net.TCPConn); ok {
-			_ = cw.CloseWrite()
-		}
-	}
-	t := time.NewTimer(h2Linger)
+	closeWrite(conn)
+	t := time.NewTimer(linger)
 	defer t.Stop()
 	s.waitGone(conn, t.C)
+}
+
+// closeWrite ends conn's write side with a TCP FIN, under TLS too.
+func closeWrite(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
 }
 
 // waitGone blocks until the client closes the hijacked conn, the server

@@ -360,10 +360,7 @@ func TestUnknownFaultKind(t *testing.T) {
 
 func TestFaultNames(t *testing.T) {
 	assert.Equal(t, "FaultResetStream", FaultResetStream.String())
-	assert.Equal(t, "FaultGoAway", FaultGoAway.String())
-	assert.Equal(t, "PROTOCOL_ERROR", ResetProtocolError.String())
-	assert.Equal(t, "NO_ERROR", ResetNoError.String())
-	assert.Equal(t, "HTTP_1_1_REQUIRED", ResetCode(0xd).String())
+	assert.Equal(t, "FaultKind(10)", FaultKind(10).String())
 }
 
 // TestFaultAfterCreateIgnoresBeforeBody: a task is created from the body,
@@ -381,7 +378,7 @@ func TestFaultAfterCreateIgnoresBeforeBody(t *testing.T) {
 // TestFaultReplacesTooLarge: a fault is chosen when the headers arrive and
 // acts after the body was read, whatever the body.
 func TestFaultReplacesTooLarge(t *testing.T) {
-	s := newTestServer(t, WithMaxRequestBody(10))
+	s := newTestServer(t, withMaxBody(10))
 	resp, _ := call(t, s, http.MethodPost, submitPath, validJSON)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	s.InjectFault(Fault{Kind: FaultStatus, Status: http.StatusServiceUnavailable})
@@ -395,7 +392,7 @@ func TestFaultReplacesTooLarge(t *testing.T) {
 func TestFaultBeforeBodyOverHTTP1(t *testing.T) {
 	s := newTestServer(t)
 	c := freshClient(t)
-	for _, kind := range []FaultKind{FaultCloseConnection, FaultResetStream, FaultGoAway, FaultCloseMidBody} {
+	for _, kind := range []FaultKind{FaultCloseConnection, FaultResetStream, FaultCloseMidBody} {
 		s.InjectFault(Fault{Method: "POST", Kind: kind, BeforeBody: true})
 		resp, err := send(context.Background(), c, s, http.MethodPost, submitPath, validJSON)
 		if err == nil {

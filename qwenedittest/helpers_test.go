@@ -44,6 +44,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// withMaxBody lowers the largest request body the API reads.
+func withMaxBody(n int64) Option { return func(s *Server) { s.maxBody = n } }
+
 func newTestServer(t *testing.T, opts ...Option) *Server {
 	t.Helper()
 	s := NewServer(opts...)

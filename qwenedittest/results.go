@@ -23,8 +23,8 @@ type decodedSource struct {
 // the CDN behind real result URLs, so it asks for no key.
 func (s *Server) serveResults(w http.ResponseWriter, r *http.Request) {
 	defer s.track()()
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxRecorded)+1))
-	s.record(OriginResults, r, body, err == nil && len(body) <= s.maxRecorded)
+	body, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	s.record(OriginResults, r, body, err == nil && int64(len(body)) <= s.maxBody)
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -1,10 +1,10 @@
 package qwenedittest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,26 +19,20 @@ import (
 // otherwise. It is deliberately not shaped like a real key.
 const DefaultAPIKey = "qwenedittest-key"
 
-// Defaults of the options.
-const (
-	// DefaultMaxRecordedBody is how many bytes of each request body
-	// [Server.Requests] keeps unless [WithMaxRecordedBody] says otherwise.
-	DefaultMaxRecordedBody = 1 << 20
-	// DefaultMaxRequestBody is the largest submit body accepted before the
-	// server answers 413, unless [WithMaxRequestBody] says otherwise. Three
-	// 10 MiB images in base64 fit with room to spare.
-	DefaultMaxRequestBody = 64 << 20
-)
+// maxRequestBody is the largest request body the API reads before it
+// answers 413: three 10 MB images in base64 fit with room to spare.
+const maxRequestBody = 64 << 20
+
+// closeGrace is how long Close lets HTTP/2 connections read the GOAWAY it
+// sends before it closes them: enough on loopback, short enough for a
+// test's cleanup.
+const closeGrace = 20 * time.Millisecond
 
 // Origins of a [RecordedRequest].
 const (
 	OriginAPI     = "api"     // the API listener, Server.URL
 	OriginResults = "results" // the result-image listener, Server.ResultsURL
 )
-
-// ErrNoSuchTask is returned (wrapped) by [Server.SetTaskStatus] for an id
-// that was never created or has been deleted.
-var ErrNoSuchTask = errors.New("qwenedittest: no such task")
 
 // Vocabulary selects the status names a Server reports, because the
 // MuleRouter documentation shows two and a client should handle both.
@@ -114,42 +108,10 @@ func WithErrorCodeField(name string) Option {
 	}
 }
 
-// knownModels are the model path segments a Server accepts by default: the
-// models that share the qwen-image-edit request schema.
-func knownModels() []string {
-	return []string{"qwen-image-edit-max", "qwen-image-edit-plus", "qwen-image-edit"}
-}
-
-// WithModels adds model names the API accepts besides the qwen-image-edit
-// models (qwen-image-edit-max, -plus and qwen-image-edit); any
-// other <model> in a path is answered 404, like a typo on the real API.
-func WithModels(models ...string) Option {
-	return func(s *Server) {
-		for _, m := range models {
-			s.models[m] = true
-		}
-	}
-}
-
-// WithMaxRecordedBody sets how many bytes of each request body
-// [Server.Requests] keeps (default [DefaultMaxRecordedBody]); longer bodies
-// are truncated and flagged, so that the recordings of many large uploads
-// stay small. (Tasks still keeps each task's images; see the package
-// documentation.) 0 or less records no body.
-func WithMaxRecordedBody(n int) Option {
-	return func(s *Server) { s.maxRecorded = max(n, 0) }
-}
-
-// WithMaxRequestBody sets the largest request body the API reads before it
-// answers 413 (default [DefaultMaxRequestBody]). Values below 1 keep the
-// default.
-func WithMaxRequestBody(n int64) Option {
-	return func(s *Server) {
-		if n > 0 {
-			s.maxBody = n
-		}
-	}
-}
+// knownModels are the model path segments a Server accepts: the models
+// that share the qwen-image-edit request schema. Any other <model> in a
+// path is answered 404, like a typo on the real API.
+var knownModels = map[string]bool{"qwen-image-edit-max": true, "qwen-image-edit-plus": true, "qwen-image-edit": true}
 
 // WithUppercaseIDs makes the server issue task ids in upper-case UUID form
 // ("2227246C-760C-4B7F-9E5A-…"), as in some of the real API's examples.
@@ -168,18 +130,13 @@ type Server struct {
 	vocab          Vocabulary
 	now            func() time.Time
 	errorCodeField string
-	models         map[string]bool
-	maxRecorded    int
-	maxBody        int64
+	maxBody        int64 // maxRequestBody; smaller in the package's tests
 	upperIDs       bool
 	useTLS         bool
 
 	api, results *httptest.Server
 	cert         *x509.Certificate // WithTLS only
 	client       *http.Client      // WithTLS only; else the httptest client
-
-	connMu  sync.Mutex
-	h2conns map[*h2conn]struct{} // open HTTP/2 connections, for Close
 
 	// closing is closed by Close to release handlers that hang on purpose;
 	// handlers counts every running handler, because httptest does not wait
@@ -226,15 +183,9 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 		vocab:          VocabularyPending,
 		now:            time.Now,
 		errorCodeField: "code",
-		maxRecorded:    DefaultMaxRecordedBody,
-		maxBody:        DefaultMaxRequestBody,
+		maxBody:        maxRequestBody,
 		closing:        make(chan struct{}),
-		h2conns:        make(map[*h2conn]struct{}),
 		tasks:          make(map[string]*task),
-		models:         make(map[string]bool),
-	}
-	for _, m := range knownModels() {
-		s.models[m] = true
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -254,7 +205,8 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 	// caller's listener without first grabbing, and possibly panicking over,
 	// a port of its own.
 	s.api = &httptest.Server{
-		Listener: apiLn,
+		Listener:    apiLn,
+		EnableHTTP2: true, // used by StartTLS only
 		Config: &http.Server{
 			Handler:           http.HandlerFunc(s.serveAPI),
 			ReadHeaderTimeout: time.Minute,
@@ -263,10 +215,16 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 					s.conns.Add(1)
 				}
 			},
+			// Handlers find their connection here, to close it over
+			// HTTP/2, where it cannot be hijacked.
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, connKey{}, c)
+			},
 		},
 	}
 	s.results = &httptest.Server{
-		Listener: resLn,
+		Listener:    resLn,
+		EnableHTTP2: true,
 		Config: &http.Server{
 			Handler:           http.HandlerFunc(s.serveResults),
 			ReadHeaderTimeout: time.Minute,
@@ -313,25 +271,27 @@ func (s *Server) Client() *http.Client {
 	return s.api.Client()
 }
 
-// Close releases handlers that hang on purpose, closes every connection and
-// both listeners, and returns once no handler goroutine is left. Calling it
-// more than once is harmless.
+// Close releases handlers that hang on purpose, closes both listeners and
+// every connection, and returns once no handler goroutine is left. HTTP/2
+// connections first get GOAWAY, as from a server shutting down: a request
+// still in flight then fails. Calling Close more than once is harmless.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		// No new connections first, so that none slips in between the
-		// forced close below and httptest's Close, which would wait for it.
-		_ = s.api.Listener.Close()
-		_ = s.results.Listener.Close()
+		// Shutdown closes the listeners, so that no new connection slips
+		// in before the forced close below, and sends GOAWAY on HTTP/2
+		// connections; it waits for idle connections, which HTTP/2 ones
+		// only become a second after the GOAWAY, hence the short grace.
+		ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+		var wg sync.WaitGroup
+		for _, hs := range []*httptest.Server{s.api, s.results} {
+			wg.Go(func() { _ = hs.Config.Shutdown(ctx) })
+		}
+		wg.Wait()
+		cancel()
 		// Forcibly closing connections also ends handlers blocked writing a
 		// huge body to a client that stopped reading; httptest's Close alone
-		// would wait for them forever. HTTP/2 connections first, at the TCP
-		// level, so that no TLS close_notify waits on a full send buffer.
-		s.connMu.Lock()
-		for c := range s.h2conns {
-			_ = c.raw.Close()
-		}
-		s.connMu.Unlock()
+		// would wait for them forever.
 		s.api.CloseClientConnections()
 		s.results.CloseClientConnections()
 		s.api.Close()
@@ -343,25 +303,8 @@ func (s *Server) Close() {
 	})
 }
 
-// addH2Conn registers an HTTP/2 connection for Close; false means the
-// Server is closing and the connection must not be served.
-func (s *Server) addH2Conn(c *h2conn) bool {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	select {
-	case <-s.closing:
-		return false
-	default:
-	}
-	s.h2conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) removeH2Conn(c *h2conn) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	delete(s.h2conns, c)
-}
+// connKey is the request context key of the request's net.Conn.
+type connKey struct{}
 
 // Connections is the number of TCP connections the API listener has
 // accepted so far, HTTP/2 ones included. Tests use it to prove that a
@@ -375,12 +318,12 @@ type RecordedRequest struct {
 	Path     string      // URL path, e.g. "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	RawQuery string      // URL query without "?", usually empty
 	Proto    string      // "HTTP/1.1" or "HTTP/2.0": the protocol the request came over
-	Header   http.Header // a copy of the request headers, Authorization included
-	Body     []byte      // the body as received, at most WithMaxRecordedBody bytes
-	// Truncated reports that Body is not the whole body: it was longer
-	// than WithMaxRecordedBody, or the server answered without reading it
-	// (an early 401, a Fault with BeforeBody) or the client went away
-	// while sending it.
+	Header   http.Header // a copy of the request headers, Authorization included (over HTTP/2 not Expect, which net/http consumes)
+	Body     []byte      // the body as received
+	// Truncated reports that Body is not the whole body: it was over the
+	// 64 MiB the API reads, or the server answered without reading it (an
+	// early 401, a Fault with BeforeBody) or the client went away while
+	// sending it.
 	Truncated bool
 	Received  time.Time // arrival time on the server's clock
 }
@@ -424,13 +367,8 @@ func (s *Server) record(origin string, r *http.Request, body []byte, complete bo
 		Truncated: !complete,
 		Received:  s.now(),
 	}
-	if len(body) > s.maxRecorded {
-		body = body[:s.maxRecorded]
-		rec.Truncated = true
-	}
 	if len(body) > 0 {
-		// A copy, so that a recorded prefix does not pin a 40 MB upload.
-		rec.Body = append([]byte(nil), body...)
+		rec.Body = body
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)

@@ -144,14 +144,13 @@ func (s *Server) FailNextTask(code int, title, detail string) {
 // tested against statuses they do not know. "completed" and "succeeded"
 // come with result images; "failed" comes with the task's error, or a
 // generic one. An empty status returns the task to its time-based
-// progression. An unknown or deleted id yields an error wrapping
-// [ErrNoSuchTask].
+// progression. An unknown or deleted id yields an error.
 func (s *Server) SetTaskStatus(id, status string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.tasks[id]
 	if !ok || t.rec.Deleted {
-		return fmt.Errorf("%w: %q", ErrNoSuchTask, id)
+		return fmt.Errorf("qwenedittest: no such task: %q", id)
 	}
 	t.forced = status
 	t.forcedAt = s.now()

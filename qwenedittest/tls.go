@@ -24,11 +24,9 @@ import (
 // https:// URLs, [Server.Client] trusts the certificate and speaks HTTP/2,
 // and [Server.Certificate] returns the certificate for other clients.
 //
-// HTTP/2 is served by the package's own small HTTP/2 server rather than
-// net/http's, so that faults can act at the frame level (see
-// [FaultResetStream] and [FaultGoAway]); clients that offer only
-// "http/1.1" get net/http's HTTP/1.1 server. Every fault kind works on both
-// protocols; [Fault] describes the differences.
+// Both protocols are net/http's own servers, the ones most Go services
+// run. Every fault kind works on both; [FaultKind] describes the
+// differences.
 //
 // The certificate names localhost, 127.0.0.1, ::1 and the hosts the
 // listeners are bound to (for an unspecified address such as 0.0.0.0, this
@@ -125,7 +123,7 @@ func newCertificate(dns []string, ips []net.IP, now time.Time) (tls.Certificate,
 }
 
 // setupTLS creates the certificate and turns both (not yet started)
-// httptest servers into HTTPS servers whose HTTP/2 is served by serveH2.
+// httptest servers into HTTPS servers that offer HTTP/2.
 func (s *Server) setupTLS() error {
 	dns, ips := certHosts(s.api.Listener.Addr(), s.results.Listener.Addr())
 	cert, parsed, err := newCertificate(dns, ips, time.Now())
@@ -139,10 +137,6 @@ func (s *Server) setupTLS() error {
 			NextProtos:   []string{"h2", "http/1.1"},
 			MinVersion:   tls.VersionTLS12,
 		}
-		// A TLSNextProto entry for "h2" keeps net/http from installing
-		// its own HTTP/2 server; connections that negotiate h2 are
-		// handed to ours.
-		hs.Config.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){"h2": s.serveH2}
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(parsed)

@@ -9,26 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/datauri"
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
-// Limits of the qwen-image-edit-max request, from the vendor documentation.
-const (
-	maxImages            = 3
-	maxPromptRunes       = 800
-	maxNegativeRunes     = 500
-	minN, maxN           = 1, 6
-	maxSeed              = 2147483647
-	minSizeSide          = 512
-	maxSizeSide          = 2048
-	minImageSide         = 384
-	maxImageSide         = 3072
-	maxImageBytes        = 10_000_000 // decoded size of one inline image: "10 MB", read as the SDK does
-	defaultResultMaxSide = 1024       // longer side of a result without "size"
-)
+// defaultResultMaxSide is the longer side of a result without "size".
+const defaultResultMaxSide = 1024
 
 // submission is a validated submit body plus what the server needs from
 // the images.
@@ -42,22 +30,33 @@ type submission struct {
 	warnings  []string
 }
 
-// knownField reports whether name is a field of the submit body.
-func knownField(name string) bool {
-	switch name {
-	case "images", "prompt", "negative_prompt", "n", "seed", "size", "prompt_extend", "safety_filter":
-		return true
+// validation is one submit body being checked: each field's check reads
+// fields and fills sub or adds to problems.
+type validation struct {
+	fields   map[string]json.RawMessage
+	sub      submission
+	lastInfo *imageinfo.Info // the last image's header, if it was inline
+	problems []string
+}
+
+func (v *validation) add(field, format string, args ...any) {
+	v.problems = append(v.problems, field+": "+fmt.Sprintf(format, args...))
+}
+
+// addMsg adds msg, the result of a check of package limits, if not "".
+func (v *validation) addMsg(field, msg string) {
+	if msg != "" {
+		v.add(field, "%s", msg)
 	}
-	return false
 }
 
 // validate decodes and checks a submit body. On failure it returns a
 // message for the "detail" field that names every offending field, in a
 // fixed order, so that one round trip shows all problems.
 func validate(body []byte) (submission, string) {
-	var fields map[string]json.RawMessage
+	v := validation{sub: submission{n: 1}}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
+	if err := dec.Decode(&v.fields); err != nil || v.fields == nil {
 		var typeErr *json.UnmarshalTypeError
 		if err != nil && !errors.As(err, &typeErr) {
 			return submission{}, fmt.Sprintf("body: is not valid JSON: %v", err)
@@ -67,173 +66,185 @@ func validate(body []byte) (submission, string) {
 	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return submission{}, "body: unexpected data after the JSON object"
 	}
-
-	var problems []string
-	add := func(field, format string, args ...any) {
-		problems = append(problems, field+": "+fmt.Sprintf(format, args...))
+	v.unknownFields()
+	v.images()
+	v.prompt()
+	v.negativePrompt()
+	v.n()
+	v.seed()
+	v.size()
+	v.flag("prompt_extend", false, &v.sub.req.PromptExtend)
+	v.flag("safety_filter", true, &v.sub.req.SafetyFilter)
+	if len(v.problems) > 0 {
+		return submission{}, strings.Join(v.problems, "; ")
 	}
+	sub := v.sub
+	if sub.outW == 0 {
+		sub.outW, sub.outH = defaultResultMaxSide, defaultResultMaxSide
+		if v.lastInfo != nil {
+			sub.outW, sub.outH = fitWithin(v.lastInfo.Width, v.lastInfo.Height, defaultResultMaxSide)
+		}
+	}
+	return sub, ""
+}
 
+func (v *validation) unknownFields() {
 	var unknown []string
-	for k := range fields {
-		if !knownField(k) {
+	for k := range v.fields {
+		switch k {
+		case "images", "prompt", "negative_prompt", "n", "seed", "size", "prompt_extend", "safety_filter":
+		default:
 			unknown = append(unknown, strconv.Quote(k))
 		}
 	}
 	slices.Sort(unknown)
 	for _, k := range unknown {
-		add(k, "unknown field")
+		v.add(k, "unknown field")
 	}
+}
 
-	var sub submission
-	sub.n = 1
-
-	// images
-	var lastInfo *imageinfo.Info
-	switch raw, ok := fields["images"]; {
+func (v *validation) images() {
+	raw, ok := v.fields["images"]
+	var items []json.RawMessage
+	switch {
 	case !ok || isNull(raw):
-		add("images", "is required")
-	case kind(raw) != '[':
-		add("images", "must be an array of strings")
-	default:
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			add("images", "must be an array of strings")
-			break
-		}
-		if len(items) < 1 || len(items) > maxImages {
-			add("images", "has %d items, must have 1 to %d", len(items), maxImages)
-		}
-		for i, item := range items {
-			name := fmt.Sprintf("images[%d]", i)
-			var s string
-			if kind(item) != '"' || json.Unmarshal(item, &s) != nil {
-				add(name, "must be a string")
-				continue
-			}
-			sub.req.Images = append(sub.req.Images, s)
-			uri, info, msg, warning := checkImage(s)
-			if msg != "" {
-				add(name, "%s", msg)
-				continue
-			}
-			if warning != "" {
-				sub.warnings = append(sub.warnings, name+": "+warning)
-			}
-			if i == len(items)-1 {
-				if uri != nil {
-					sub.source, sub.srcFormat = uri.Data, info.Format
-					lastInfo = &info
-				}
-			}
-		}
+		v.add("images", "is required")
+		return
+	case kind(raw) != '[' || json.Unmarshal(raw, &items) != nil:
+		v.add("images", "must be an array of strings")
+		return
 	}
-
-	// prompt
-	switch raw, ok := fields["prompt"]; {
-	case !ok || isNull(raw):
-		add("prompt", "is required")
-	default:
-		s, ok := decodeString(raw)
-		switch {
-		case !ok:
-			add("prompt", "must be a string")
-		case strings.TrimSpace(s) == "":
-			add("prompt", "must not be blank")
-		case utf8.RuneCountInString(s) > maxPromptRunes:
-			add("prompt", "has %d characters, must have at most %d", utf8.RuneCountInString(s), maxPromptRunes)
-		default:
-			sub.req.Prompt = s
-		}
-	}
-
-	// negative_prompt: string or null
-	if raw, ok := fields["negative_prompt"]; ok && !isNull(raw) {
-		s, ok := decodeString(raw)
-		switch {
-		case !ok:
-			add("negative_prompt", "must be a string or null")
-		case utf8.RuneCountInString(s) > maxNegativeRunes:
-			add("negative_prompt", "has %d characters, must have at most %d", utf8.RuneCountInString(s), maxNegativeRunes)
-		default:
-			sub.req.NegativePrompt = &s
-		}
-	}
-
-	// n
-	if raw, ok := fields["n"]; ok {
-		v, ok := decodeInt(raw)
-		switch {
-		case !ok:
-			add("n", "must be an integer")
-		case v < minN || v > maxN:
-			add("n", "is %d, must be %d to %d", v, minN, maxN)
-		default:
-			n := int(v)
-			sub.req.N, sub.n = &n, n
-		}
-	}
-
-	// seed
-	if raw, ok := fields["seed"]; ok {
-		v, ok := decodeInt(raw)
-		switch {
-		case !ok:
-			add("seed", "must be an integer")
-		case v < 0 || v > maxSeed:
-			add("seed", "is %d, must be 0 to %d", v, maxSeed)
-		default:
-			seed := int(v)
-			sub.req.Seed = &seed
-		}
-	}
-
-	// size: "W*H"; "" means the default, as in the documentation's full example.
-	if raw, ok := fields["size"]; ok {
-		s, ok := decodeString(raw)
+	v.addMsg("images", limits.ImageCount(len(items)))
+	for i, item := range items {
+		name := fmt.Sprintf("images[%d]", i)
+		s, ok := decodeString(item)
 		if !ok {
-			add("size", "must be a string \"width*height\"")
-		} else if s != "" {
-			w, h, msg := parseSize(s)
-			if msg != "" {
-				add("size", "%s", msg)
-			} else {
-				sub.req.Size = &s
-				sub.outW, sub.outH = roundTo16(w), roundTo16(h)
-			}
+			v.add(name, "must be a string")
+			continue
+		}
+		v.sub.req.Images = append(v.sub.req.Images, s)
+		uri, info, msg, warning := checkImage(s)
+		if msg != "" {
+			v.add(name, "%s", msg)
+			continue
+		}
+		if warning != "" {
+			v.sub.warnings = append(v.sub.warnings, name+": "+warning)
+		}
+		if i == len(items)-1 && uri != nil {
+			v.sub.source, v.sub.srcFormat = uri.Data, info.Format
+			v.lastInfo = &info
 		}
 	}
+}
 
-	for _, name := range []string{"prompt_extend", "safety_filter"} {
-		raw, ok := fields[name]
-		if !ok || (name == "safety_filter" && isNull(raw)) {
-			continue
-		}
-		var b bool
-		if kind(raw) != 't' && kind(raw) != 'f' || json.Unmarshal(raw, &b) != nil {
-			if name == "safety_filter" {
-				add(name, "must be a boolean or null")
-			} else {
-				add(name, "must be a boolean")
-			}
-			continue
-		}
-		if name == "prompt_extend" {
-			sub.req.PromptExtend = &b
+func (v *validation) prompt() {
+	raw, ok := v.fields["prompt"]
+	if !ok || isNull(raw) {
+		v.add("prompt", "is required")
+		return
+	}
+	s, ok := decodeString(raw)
+	switch {
+	case !ok:
+		v.add("prompt", "must be a string")
+	case limits.Prompt(s) != "":
+		v.addMsg("prompt", limits.Prompt(s))
+	default:
+		v.sub.req.Prompt = s
+	}
+}
+
+// negativePrompt: a string or null.
+func (v *validation) negativePrompt() {
+	raw, ok := v.fields["negative_prompt"]
+	if !ok || isNull(raw) {
+		return
+	}
+	s, ok := decodeString(raw)
+	switch {
+	case !ok:
+		v.add("negative_prompt", "must be a string or null")
+	case limits.NegativePrompt(s) != "":
+		v.addMsg("negative_prompt", limits.NegativePrompt(s))
+	default:
+		v.sub.req.NegativePrompt = &s
+	}
+}
+
+func (v *validation) n() {
+	raw, ok := v.fields["n"]
+	if !ok {
+		return
+	}
+	n, ok := decodeInt(raw)
+	switch {
+	case !ok:
+		v.add("n", "must be an integer")
+	case limits.N(n) != "":
+		v.addMsg("n", limits.N(n))
+	default:
+		n := int(n)
+		v.sub.n, v.sub.req.N = n, &n
+	}
+}
+
+func (v *validation) seed() {
+	raw, ok := v.fields["seed"]
+	if !ok {
+		return
+	}
+	seed, ok := decodeInt(raw)
+	switch {
+	case !ok:
+		v.add("seed", "must be an integer")
+	case limits.Seed(seed) != "":
+		v.addMsg("seed", limits.Seed(seed))
+	default:
+		s := int(seed)
+		v.sub.req.Seed = &s
+	}
+}
+
+// size: "W*H"; "" means the default, as in the documentation's full example.
+func (v *validation) size() {
+	raw, ok := v.fields["size"]
+	if !ok {
+		return
+	}
+	s, ok := decodeString(raw)
+	if !ok {
+		v.add("size", "must be a string \"width*height\"")
+		return
+	}
+	if s == "" {
+		return
+	}
+	w, h, msg := parseSize(s)
+	if msg != "" {
+		v.add("size", "%s", msg)
+		return
+	}
+	v.sub.req.Size = &s
+	v.sub.outW, v.sub.outH = roundTo16(w), roundTo16(h)
+}
+
+// flag checks a boolean field; nullable ones may also be null.
+func (v *validation) flag(name string, nullable bool, dst **bool) {
+	raw, ok := v.fields[name]
+	if !ok || (nullable && isNull(raw)) {
+		return
+	}
+	var b bool
+	if kind(raw) != 't' && kind(raw) != 'f' || json.Unmarshal(raw, &b) != nil {
+		if nullable {
+			v.add(name, "must be a boolean or null")
 		} else {
-			sub.req.SafetyFilter = &b
+			v.add(name, "must be a boolean")
 		}
+		return
 	}
-
-	if len(problems) > 0 {
-		return submission{}, strings.Join(problems, "; ")
-	}
-	if sub.outW == 0 {
-		sub.outW, sub.outH = defaultResultMaxSide, defaultResultMaxSide
-		if lastInfo != nil {
-			sub.outW, sub.outH = fitWithin(lastInfo.Width, lastInfo.Height, defaultResultMaxSide)
-		}
-	}
-	return sub, ""
+	*dst = &b
 }
 
 // checkImage checks one images item. For an inline image it returns the
@@ -258,16 +269,16 @@ func checkImage(s string) (uri *datauri.URI, info imageinfo.Info, msg, warning s
 		// Refuse an oversized image before decoding megabytes of base64.
 		if _, payload, ok := strings.Cut(s, ","); ok && len(payload)%4 == 0 {
 			size := len(payload)/4*3 - (len(payload) - len(strings.TrimRight(payload, "=")))
-			if size > maxImageBytes {
-				return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", size, maxImageBytes), ""
+			if msg := limits.ImageBytes(int64(size)); msg != "" {
+				return nil, imageinfo.Info{}, msg, ""
 			}
 		}
 		parsed, err := datauri.Parse(s)
 		if err != nil {
 			return nil, imageinfo.Info{}, fmt.Sprintf("is not a valid data URI: %v", err), ""
 		}
-		if len(parsed.Data) > maxImageBytes {
-			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d bytes, must be at most %d (10 MB)", len(parsed.Data), maxImageBytes), ""
+		if msg := limits.ImageBytes(int64(len(parsed.Data))); msg != "" {
+			return nil, imageinfo.Info{}, msg, ""
 		}
 		if parsed.MediaType == "" {
 			return nil, imageinfo.Info{}, "data URI names no media type (want data:image/<type>;base64,...)", ""
@@ -283,8 +294,8 @@ func checkImage(s string) (uri *datauri.URI, info imageinfo.Info, msg, warning s
 		if info.Format != declared {
 			warning = fmt.Sprintf("declared as %s but the data is %s; accepted as %s", parsed.MediaType, info.Format.MIME(), info.Format.MIME())
 		}
-		if info.Width < minImageSide || info.Width > maxImageSide || info.Height < minImageSide || info.Height > maxImageSide {
-			return nil, imageinfo.Info{}, fmt.Sprintf("image is %d×%d pixels, width and height must be %d to %d", info.Width, info.Height, minImageSide, maxImageSide), ""
+		if msg := limits.ImageSides(info.Width, info.Height); msg != "" {
+			return nil, imageinfo.Info{}, msg, ""
 		}
 		return &parsed, info, "", warning
 	default:
@@ -292,7 +303,7 @@ func checkImage(s string) (uri *datauri.URI, info imageinfo.Info, msg, warning s
 	}
 }
 
-// parseSize parses "W*H" with each side in [minSizeSide, maxSizeSide].
+// parseSize parses "W*H" with each side within the limits.
 func parseSize(s string) (w, h int, msg string) {
 	ws, hs, ok := strings.Cut(s, "*")
 	w, werr := strconv.Atoi(ws)
@@ -300,8 +311,10 @@ func parseSize(s string) (w, h int, msg string) {
 	if !ok || werr != nil || herr != nil || !allDigits(ws) || !allDigits(hs) {
 		return 0, 0, fmt.Sprintf("%q is not of the form \"width*height\"", s)
 	}
-	if w < minSizeSide || w > maxSizeSide || h < minSizeSide || h > maxSizeSide {
-		return 0, 0, fmt.Sprintf("%q: width and height must be %d to %d", s, minSizeSide, maxSizeSide)
+	for _, msg := range []string{limits.SizeSide("width", w), limits.SizeSide("height", h)} {
+		if msg != "" {
+			return 0, 0, fmt.Sprintf("%q: %s", s, msg)
+		}
 	}
 	return w, h, ""
 }
@@ -319,7 +332,7 @@ func allDigits(s string) bool {
 // nearest multiple of 16 (the model works in 16-pixel blocks), kept within
 // the documented 512–2048.
 func roundTo16(side int) int {
-	return min(max((side+8)/16*16, minSizeSide), maxSizeSide)
+	return min(max((side+8)/16*16, limits.MinSizeSide), limits.MaxSizeSide)
 }
 
 // fitWithin scales w×h down, keeping the aspect ratio, so that the longer

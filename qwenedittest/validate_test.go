@@ -24,6 +24,6 @@ func TestImageByteLimitIsTenMB(t *testing.T) {
 	assert.Empty(t, msg)
 	for _, n := range []int{10_000_001, 10 << 20} {
 		_, _, msg, _ := checkImage(sized(n))
-		assert.Contains(t, msg, "must be at most 10000000 (10 MB)", "%d bytes", n)
+		assert.Contains(t, msg, "at most 10 MB (10,000,000 bytes) is allowed", "%d bytes", n)
 	}
 }

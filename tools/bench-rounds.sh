@@ -4,7 +4,8 @@
 # implementation once, back to back, and drift on a noisy machine falls on
 # all of them alike. Then, for each case, it prints the median and range of
 # the per-round ratios of every impl=X to impl=BASE (time, B/op, allocs/op
-# medians too).
+# medians too). BASE may name several implementations, comma-separated:
+# each gets a ratio column.
 #
 # With -R, every other round passes -reverse to the test binary, whose
 # side-by-side benchmarks then run their implementations in reverse order
@@ -35,14 +36,15 @@ for r in $(seq 1 "$rounds"); do
     -test.count 1 -test.benchtime "$benchtime" "${order[@]}") | sed -n "s/^\(Benchmark[^ \t]*\)-[0-9]*[ \t]/\1 /p" |
     awk -v r="$r" '{print r, $0}' >> "$work/all.txt"
 done
-echo "# $rounds interleaved rounds of $regex in $pkg (go test -bench, -count 1 per round$($alternate && echo ', order reversed every other round')); base impl=$base"
+echo "# $rounds interleaved rounds of $regex in $pkg (go test -bench, -count 1 per round$($alternate && echo ', order reversed every other round')); ratios to impl=$base"
 echo "# $(go version), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
-printf "%-58s %-12s %12s %10s %9s   %s\n" case impl "median ns/op" B/op allocs "ratio to $base: median [min, max]"
+printf "%-44s %-9s %12s %10s %7s   %s\n" case impl "median ns/op" B/op allocs "ratio to each of $base: median [min, max]"
 awk -v base="$base" '
   function median(arr, n,   i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
     return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
   }
+  BEGIN { nb = split(base, bases, ",") }
   {
     round = $1; name = $2; ns = ""; bop = ""; aop = ""
     for (i = 3; i <= NF; i++) {
@@ -58,14 +60,23 @@ awk -v base="$base" '
   }
   END {
     for (k in cases) for (im in impls) {
-      n = 0; m = 0; delete t; delete bb; delete aa; delete rr
+      n = 0; delete t; delete bb; delete aa
       for (r in rounds) {
         if ((k SUBSEP im, r) in T) { n++; t[n] = T[k SUBSEP im, r]; bb[n] = B[k SUBSEP im, r]; aa[n] = A[k SUBSEP im, r] }
-        if ((k SUBSEP im, r) in T && (k SUBSEP base, r) in T && T[k SUBSEP base, r] > 0) { m++; rr[m] = T[k SUBSEP im, r] / T[k SUBSEP base, r] }
       }
       if (n == 0) continue
-      lo = hi = (m ? rr[1] : 0); for (i = 1; i <= m; i++) { if (rr[i] < lo) lo = rr[i]; if (rr[i] > hi) hi = rr[i] }
-      ratio = (m && im != base) ? sprintf("%.3f [%.3f, %.3f] (%d rounds)", median(rr, m), lo, hi, m) : "-"
-      printf "%-58s %-12s %12.0f %10.0f %9.0f   %s\n", k, im, median(t, n), median(bb, n), median(aa, n), ratio
+      ratios = ""
+      for (bi = 1; bi <= nb; bi++) {
+        bs = bases[bi]; m = 0; delete rr
+        if (bs == im) continue
+        for (r in rounds) {
+          if ((k SUBSEP im, r) in T && (k SUBSEP bs, r) in T && T[k SUBSEP bs, r] > 0) { m++; rr[m] = T[k SUBSEP im, r] / T[k SUBSEP bs, r] }
+        }
+        if (m == 0) continue
+        lo = hi = rr[1]; for (i = 1; i <= m; i++) { if (rr[i] < lo) lo = rr[i]; if (rr[i] > hi) hi = rr[i] }
+        ratios = ratios sprintf("%s%s %.3f [%.3f, %.3f]", (ratios == "" ? "" : "; "), bs, median(rr, m), lo, hi)
+      }
+      if (ratios == "") ratios = "-"
+      printf "%-44s %-9s %12.0f %10.0f %7.0f   %s\n", k, im, median(t, n), median(bb, n), median(aa, n), ratios
     }
   }' "$work/all.txt" | sort

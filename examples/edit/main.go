@@ -83,7 +83,7 @@ func edit(ctx context.Context, client *qwenedit.Client, image, prompt, out strin
 	// Printing the ID as soon as it exists means a task is never lost: after
 	// a crash, client.WaitForResult(ctx, id) picks it up (see examples/resume).
 	task, err := client.Edit(ctx, req, append(poll, qwenedit.WithOnSubmitted(func(t *qwenedit.TaskInfo) {
-		fmt.Fprintf(stderr, "task %s submitted to %s\n", t.ID, client.BaseURL())
+		fmt.Fprintf(stderr, "task %s submitted\n", t.ID)
 	}))...)
 	if err != nil {
 		return err // a *ValidationError (nothing was sent), *TaskFailedError, *WaitTimeoutError, ...

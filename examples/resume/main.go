@@ -41,7 +41,7 @@ func main() {
 	flag.StringVar(&o.prompt, "prompt", "", "the edit instruction")
 	flag.StringVar(&o.state, "state", "task.txt", "where the task ID is kept between runs")
 	flag.StringVar(&o.out, "out", "out", "folder for the results")
-	flag.DurationVar(&o.maxWait, "max-wait", qwenedit.DefaultMaxWait, "how long this run waits")
+	flag.DurationVar(&o.maxWait, "max-wait", (15 * time.Minute), "how long this run waits")
 	flag.Parse()
 	if o.image == "" || o.prompt == "" {
 		fmt.Fprintln(os.Stderr, "usage: resume -image FILE -prompt TEXT [-state FILE] [-out DIR] [-max-wait D]")

@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
 )
 
 // newTLSServer starts a WithTLS server closed at the end of the test.
@@ -126,8 +125,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var upperUUIDRE = regexp.MustCompile(`^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$`)
-
 func TestTLSServesHTTP2(t *testing.T) {
 	s := newTLSServer(t)
 	require.True(t, strings.HasPrefix(s.URL(), "https://127.0.0.1:"), s.URL())
@@ -180,14 +177,12 @@ func TestTLSOverHTTP1(t *testing.T) {
 	assert.Equal(t, "HTTP/1.1", plain.Requests()[0].Proto)
 }
 
-// TestH2ConcurrentSubmits sends 200 submits of 256 KiB each at once over
-// one HTTP/2 connection, for the race detector and the flow control of
-// many streams sharing a connection (each body is four times the
-// client's initial stream window, and together they are three times the
-// connection window).
+// TestH2ConcurrentSubmits sends 50 submits of 256 KiB each at once over
+// one HTTP/2 connection, for the race detector: the handlers of one
+// connection's streams run at the same time.
 func TestH2ConcurrentSubmits(t *testing.T) {
-	const workers, size = 200, 256 << 10
-	s := newTLSServer(t, WithMaxRecordedBody(0))
+	const workers, size = 50, 256 << 10
+	s := newTLSServer(t)
 	c := h2Client(t, s)
 	// One request first: Go's client dials a connection per request
 	// while it has none, and then uses one for up to 250 streams.
@@ -233,11 +228,11 @@ func TestH2ConcurrentSubmits(t *testing.T) {
 	eventually(t, func() bool { return s.active.Load() == 0 }, "every handler returns")
 }
 
-// TestH2LargeUpload uploads 30 MB, thirty times the stream window, with and
-// without 100-continue.
+// TestH2LargeUpload uploads 8 MB over HTTP/2, with and without
+// 100-continue.
 func TestH2LargeUpload(t *testing.T) {
-	const size = 30_000_000
-	s := newTLSServer(t, WithMaxRecordedBody(16))
+	const size = 8_000_000
+	s := newTLSServer(t)
 	c := h2Client(t, s)
 	for _, expect := range []bool{false, true} {
 		body := &countingReader{r: bytes.NewReader(paddedBody(size))}
@@ -338,36 +333,34 @@ func TestExpectContinueAccepted(t *testing.T) {
 		assert.True(t, got100.Load())
 		assert.Equal(t, int64(len(validJSON)), body.n.Load())
 		assert.Equal(t, validJSON, string(s.Requests()[0].Body))
-		assert.Equal(t, "100-continue", s.Requests()[0].Header.Get("Expect"))
+		if pc.proto == "HTTP/1.1" {
+			assert.Equal(t, "100-continue", s.Requests()[0].Header.Get("Expect"), "net/http's HTTP/2 server consumes it")
+		}
 		assert.Equal(t, 1, s.SubmitCount())
 	})
 }
 
-// h2Err is what Go's HTTP/2 client reports for a stream reset by the
-// server, e.g. "stream error: stream ID 1; INTERNAL_ERROR; received from
-// peer".
-func h2Err(id int, code ResetCode) string {
-	return fmt.Sprintf("stream error: stream ID %d; %s; received from peer", id, code)
-}
-
+// TestFaultResetStream: over HTTP/2 the stream is reset with
+// INTERNAL_ERROR and the connection lives on; over HTTP/1.1 the
+// connection is closed.
 func TestFaultResetStream(t *testing.T) {
 	bothProtocols(t, false, func(t *testing.T, s *Server, pc protoClient) {
-		// Default code, after the body was read: nothing created.
+		// After the body was read: nothing created.
 		s.InjectFault(Fault{Method: "POST", Kind: FaultResetStream})
 		_, _, err := do(pc.client, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
 		require.Error(t, err)
 		if pc.proto == "HTTP/2.0" {
-			assert.ErrorContains(t, err, h2Err(1, ResetInternalError))
+			assert.ErrorContains(t, err, "stream error: stream ID 1; INTERNAL_ERROR; received from peer")
 		}
 		assert.Zero(t, s.SubmitCount())
 		assert.Equal(t, validJSON, string(s.Requests()[0].Body), "the body was read first")
 
 		// Before the body: not even read.
-		s.InjectFault(Fault{Method: "POST", Kind: FaultResetStream, ResetCode: ResetCancel, BeforeBody: true})
+		s.InjectFault(Fault{Method: "POST", Kind: FaultResetStream, BeforeBody: true})
 		_, _, err = do(pc.client, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
 		require.Error(t, err)
 		if pc.proto == "HTTP/2.0" {
-			assert.ErrorContains(t, err, "CANCEL")
+			assert.ErrorContains(t, err, "INTERNAL_ERROR")
 		}
 		assert.Zero(t, s.SubmitCount())
 		assert.Nil(t, s.Requests()[1].Body)
@@ -380,11 +373,10 @@ func TestFaultResetStream(t *testing.T) {
 		assert.Equal(t, 1, s.SubmitCount())
 
 		// A poll.
-		s.InjectFault(Fault{Method: "GET", Kind: FaultResetStream, ResetCode: ResetEnhanceYourCalm})
+		s.InjectFault(Fault{Method: "GET", Kind: FaultResetStream})
 		_, _, err = do(pc.client, s, http.MethodGet, submitPath+"/"+s.Tasks()[0].ID, nil, nil)
 		require.Error(t, err)
 		if pc.proto == "HTTP/2.0" {
-			assert.ErrorContains(t, err, "ENHANCE_YOUR_CALM")
 			assert.Equal(t, 1, s.Connections(), "a reset ends a stream, not the connection")
 		} else {
 			assert.Equal(t, 4, s.Connections())
@@ -394,77 +386,9 @@ func TestFaultResetStream(t *testing.T) {
 	})
 }
 
-// TestFaultResetStreamProtocolErrorIsReplayed shows why the fault exists:
-// Go's HTTP/2 client replays a request, a POST included, whose stream the
-// server reset with PROTOCOL_ERROR (or REFUSED_STREAM), so one call can
-// create two tasks.
-func TestFaultResetStreamProtocolErrorIsReplayed(t *testing.T) {
-	s := newTLSServer(t)
-	c := h2Client(t, s)
-
-	s.InjectFault(Fault{Method: "POST", Kind: FaultResetStream, ResetCode: ResetProtocolError})
-	resp, _, err := do(c, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
-	require.NoError(t, err, "retried by the client")
-	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
-	assert.Equal(t, 1, s.SubmitCount(), "unprocessed: the replay is harmless")
-
-	s.InjectFault(Fault{Kind: FaultResetStream, ResetCode: ResetProtocolError, AfterCreate: true})
-	resp, _, err = do(c, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
-	assert.Equal(t, 3, s.SubmitCount(), "one call, two paid tasks")
-
-	s.InjectFault(Fault{Kind: FaultResetStream, ResetCode: ResetRefusedStream, AfterCreate: true})
-	resp, _, err = do(c, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
-	assert.Equal(t, 5, s.SubmitCount(), "REFUSED_STREAM is replayed too")
-
-	// A body the client cannot rewind shows the error itself.
-	s.InjectFault(Fault{Kind: FaultResetStream, ResetCode: ResetProtocolError, AfterCreate: true})
-	req, err := http.NewRequest(http.MethodPost, s.URL()+submitPath, io.NopCloser(strings.NewReader(validJSON)))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+s.APIKey())
-	resp, err = c.Do(req)
-	if err == nil {
-		resp.Body.Close()
-	}
-	require.Error(t, err)
-	assert.Regexp(t, `stream error: stream ID \d+; PROTOCOL_ERROR; received from peer`, err.Error())
-	assert.Equal(t, 6, s.SubmitCount())
-}
-
-func TestFaultGoAway(t *testing.T) {
-	bothProtocols(t, false, func(t *testing.T, s *Server, pc protoClient) {
-		// Unprocessed: Go's HTTP/2 client retries on a new connection.
-		s.InjectFault(Fault{Method: "POST", Kind: FaultGoAway})
-		resp, _, err := do(pc.client, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
-		if pc.proto == "HTTP/2.0" {
-			require.NoError(t, err)
-			assert.Equal(t, http.StatusAccepted, resp.StatusCode)
-			assert.Equal(t, 1, s.SubmitCount())
-			assert.Equal(t, 2, s.RequestCount(), "the request and its retry")
-			assert.Equal(t, 2, s.Connections())
-		} else {
-			require.Error(t, err)
-			assert.Zero(t, s.SubmitCount())
-		}
-
-		// Processed: the client gets an error naming the last stream.
-		before := s.SubmitCount()
-		s.InjectFault(Fault{Kind: FaultGoAway, AfterCreate: true, ResetCode: ResetEnhanceYourCalm})
-		_, _, err = do(pc.client, s, http.MethodPost, submitPath, strings.NewReader(validJSON), nil)
-		require.Error(t, err)
-		if pc.proto == "HTTP/2.0" {
-			assert.Regexp(t, `server sent GOAWAY and closed the connection; LastStreamID=(\d+), ErrCode=ENHANCE_YOUR_CALM, debug="qwenedittest: FaultGoAway"`, err.Error())
-		}
-		assert.Equal(t, before+1, s.SubmitCount())
-
-		// The server is fine afterwards.
-		submit(t, s, validBody())
-	})
-}
-
+// TestFaultCloseConnectionAndCloseMidBodyOverHTTP2: the connection is
+// closed at once; a cut answer is a stream ended before its
+// Content-Length, which the client reads as io.ErrUnexpectedEOF.
 func TestFaultCloseConnectionAndCloseMidBodyOverHTTP2(t *testing.T) {
 	s := newTLSServer(t)
 	c := h2Client(t, s)
@@ -476,7 +400,7 @@ func TestFaultCloseConnectionAndCloseMidBodyOverHTTP2(t *testing.T) {
 
 	s.InjectFault(Fault{Method: "GET", Kind: FaultCloseMidBody, RetryAfter: "3"})
 	resp, data, err := do(c, s, http.MethodGet, submitPath+"/abc", nil, nil)
-	require.Error(t, err, "the body is cut")
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the body is cut")
 	require.NotNil(t, resp)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "HTTP/2.0", resp.Proto)
@@ -492,7 +416,7 @@ func TestFaultCloseConnectionAndCloseMidBodyOverHTTP2(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Equal(t, 1, s.SubmitCount())
 	assert.Contains(t, string(data), s.Tasks()[0].ID, "half of the real answer")
-	assert.GreaterOrEqual(t, s.Connections(), 3, "each fault closed its connection")
+	assert.Equal(t, 2, s.Connections(), "FaultCloseConnection closed its connection, FaultCloseMidBody ended a stream")
 }
 
 // TestFaultCloseConnectionEndsOtherStreams: over HTTP/2 a connection-level
@@ -666,84 +590,43 @@ func TestCloseWithHTTP2ConnectionsLeavesNoGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	for _, g := range strings.Split(stacks, "\n\n") {
-		for _, fn := range []string{"qwenedittest.(*h2conn)", "qwenedittest.(*h2body)", "qwenedittest.(*h2writer)", "qwenedittest.(*Server)"} {
-			assert.NotContains(t, g, fn, "a goroutine of the server is left")
+		assert.NotContains(t, g, "qwenedittest.(*Server)", "a goroutine of the server is left")
+	}
+}
+
+// TestCloseSendsGoAway: Close tells an HTTP/2 client that the server is
+// going away before it closes the connection.
+func TestCloseSendsGoAway(t *testing.T) {
+	s := NewServer(WithTLS())
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(s.URL(), "https://"), &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}})
+	require.NoError(t, err)
+	defer conn.Close()
+	require.Equal(t, "h2", conn.ConnectionState().NegotiatedProtocol)
+	_, err = io.WriteString(conn, http2.ClientPreface)
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	_, err = fr.ReadFrame() // the server's SETTINGS: the connection is served
+	require.NoError(t, err)
+
+	goAway := make(chan *http2.GoAwayFrame, 1)
+	go func() {
+		defer close(goAway)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goAway <- ga
+				return
+			}
 		}
-	}
-}
-
-func TestUppercaseIDs(t *testing.T) {
-	s := newTestServer(t, WithUppercaseIDs())
-	id := submit(t, s, validBody())
-	assert.Regexp(t, upperUUIDRE, id)
-	task := poll(t, s, id)
-	assert.Equal(t, id, task.TaskInfo.ID)
-	require.Len(t, task.Images, 1)
-	assert.Contains(t, task.Images[0], "/results/"+id+"/")
-	resp, _ := fetch(t, task.Images[0])
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-
-	// Ids are opaque: no case folding anywhere.
-	resp, data := call(t, s, http.MethodGet, submitPath+"/"+strings.ToLower(id), nil)
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(data))
-	resp, _ = fetch(t, strings.Replace(task.Images[0], id, strings.ToLower(id), 1))
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
-	assert.ErrorIs(t, s.SetTaskStatus(strings.ToLower(id), "failed"), ErrNoSuchTask)
-
-	lower := newTestServer(t)
-	assert.Regexp(t, uuidV4RE, submit(t, lower, validBody()))
-	resp, _ = call(t, lower, http.MethodGet, submitPath+"/"+strings.ToUpper(submit(t, lower, validBody())), nil)
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
-}
-
-func TestFailNextTaskDefaults(t *testing.T) {
-	s := newTestServer(t)
-	s.FailNextTask(3002, "", "")
-	s.FailNextTask(3003, "Content Error", "")
-	for _, want := range []map[string]any{
-		{"code": float64(3002), "title": defaultFailTitle, "detail": defaultFailDetail},
-		{"code": float64(3003), "title": "Content Error", "detail": "Content Error"},
-	} {
-		task := poll(t, s, submit(t, s, validBody()))
-		assert.Equal(t, "failed", task.TaskInfo.Status)
-		assert.Equal(t, want, task.TaskInfo.Error)
-		assert.NotEmpty(t, task.TaskInfo.Error["detail"])
-	}
-}
-
-func TestMIMEMismatchIsAcceptedWithAWarning(t *testing.T) {
-	s := newTestServer(t)
-	png := dataURI(t, "png", 400, 400)
-	jpeg := "data:image/jpeg;base64," + strings.SplitN(png, ",", 2)[1]
-	body := validBody()
-	body["images"] = []any{"https://example.com/a.png", jpeg}
-	id := submit(t, s, body)
-	tasks := s.Tasks()
-	require.Len(t, tasks, 1)
-	assert.Equal(t, []string{"images[1]: declared as image/jpeg but the data is image/png; accepted as image/png"}, tasks[0].Warnings)
-	tasks[0].Warnings[0] = "changed"
-	assert.NotEqual(t, "changed", s.Tasks()[0].Warnings[0], "Tasks returns copies")
-
-	// The result is rendered from the real format.
-	task := poll(t, s, id)
-	resp, data := fetch(t, task.Images[0])
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	decodePNG(t, data)
-
-	submit(t, s, validBody())
-	assert.Nil(t, s.Tasks()[1].Warnings)
-
-	// Unsupported data stays refused, whatever it is declared as.
-	bad := validBody()
-	bad["images"] = []any{"data:image/png;base64,aGVsbG8sIHRoaXMgaXMgdGV4dA=="}
-	resp, data = call(t, s, http.MethodPost, submitPath, bad)
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	assert.Contains(t, string(data), "unsupported or unreadable image")
-}
-
-// TestResultsBaseKeepsTheScheme: result URLs of a public TLS server are
-// https too.
-func TestResultsBaseKeepsTheScheme(t *testing.T) {
-	any4 := &net.TCPAddr{IP: net.IPv4zero, Port: 9000}
-	assert.Equal(t, "https://fake.example:9000", resultsBaseFor(any4, "https://0.0.0.0:9000", "fake.example:8080"))
+	}()
+	s.Close()
+	ga := <-goAway
+	require.NotNil(t, ga, "no GOAWAY before the connection closed")
+	assert.Equal(t, http2.ErrCodeNo, ga.ErrCode)
 }
