@@ -45,9 +45,9 @@ func samplePNG(t *testing.T) []byte {
 }
 
 func TestEndToEndEditBothVocabularies(t *testing.T) {
-	for _, vocab := range []qwenedittest.Vocabulary{qwenedittest.VocabularyPending, qwenedittest.VocabularyQueued} {
-		t.Run(string(vocab), func(t *testing.T) {
-			c, srv, _ := fakeClient(t, qwenedittest.WithVocabulary(vocab), qwenedittest.WithTaskDuration(20*time.Second))
+	for vocab, opts := range map[string][]qwenedittest.Option{"pending": nil, "queued": {qwenedittest.WithQueuedVocabulary()}} {
+		t.Run(vocab, func(t *testing.T) {
+			c, srv, _ := fakeClient(t, append(opts, qwenedittest.WithTaskDuration(20*time.Second))...)
 			var statuses []qwenedit.TaskStatus
 			var submitted string
 			task, err := c.Edit(context.Background(), &qwenedit.EditRequest{

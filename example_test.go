@@ -131,7 +131,7 @@ func Example_errorHandling() {
 // Testing your own code offline: point the client at qwenedittest and
 // assert on what the fake received.
 func Example_testingWithQwenedittest() {
-	srv := qwenedittest.NewServer(qwenedittest.WithVocabulary(qwenedittest.VocabularyQueued))
+	srv := qwenedittest.NewServer(qwenedittest.WithQueuedVocabulary())
 	defer srv.Close()
 	client, err := qwenedit.NewClient(qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))
 	if err != nil {

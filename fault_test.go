@@ -606,22 +606,22 @@ func TestFaultConnections(t *testing.T) {
 // means the task exists, but its ID is lost).
 func TestFaultMalformedAnswers(t *testing.T) {
 	var cases []faultCase
-	for _, kind := range []qwenedittest.FaultKind{qwenedittest.FaultInvalidJSON, qwenedittest.FaultWrongShape} {
+	for kind, name := range map[qwenedittest.FaultKind]string{qwenedittest.FaultInvalidJSON: "invalid JSON", qwenedittest.FaultWrongShape: "wrong shape"} {
 		cases = append(cases,
 			faultCase{
-				name: "GET " + kind.String(), op: opGet,
+				name: "GET " + name, op: opGet,
 				faults:  []qwenedittest.Fault{{Method: "GET", Kind: kind}},
 				wantGET: 1,
 				check:   checks(notAmbiguous, noAPIError, errIs(qwenedit.ErrUnexpectedResponse)),
 			},
 			faultCase{
-				name: "WaitForResult stops at " + kind.String(), op: opWait,
+				name: "WaitForResult stops at " + name, op: opWait,
 				faults:  []qwenedittest.Fault{{Method: "GET", Kind: kind}},
 				wantGET: 1,
 				check:   checks(noAPIError, errIs(qwenedit.ErrUnexpectedResponse), statusesSeen()),
 			},
 			faultCase{
-				name: "POST " + kind.String() + " after create is ambiguous", op: opSubmit,
+				name: "POST " + name + " after create is ambiguous", op: opSubmit,
 				faults:   []qwenedittest.Fault{{Kind: kind, AfterCreate: true}},
 				wantPOST: 1, wantSubmits: 1,
 				check: checks(ambiguous, errIs(qwenedit.ErrUnexpectedResponse)),
@@ -726,25 +726,26 @@ func TestFaultPolling(t *testing.T) {
 // "code" or "error_code".
 func TestFaultVocabulariesAndFailedTasks(t *testing.T) {
 	vocabs := []struct {
-		v                      qwenedittest.Vocabulary
+		v                      string
+		opts                   []qwenedittest.Option
 		first, second, success qwenedit.TaskStatus
 	}{
-		{qwenedittest.VocabularyPending, qwenedit.TaskStatus("pending"), qwenedit.TaskStatus("processing"), qwenedit.TaskStatus("completed")},
-		{qwenedittest.VocabularyQueued, qwenedit.TaskStatus("queued"), qwenedit.TaskStatus("running"), qwenedit.TaskStatus("succeeded")},
+		{"pending", nil, "pending", "processing", "completed"},
+		{"queued", []qwenedittest.Option{qwenedittest.WithQueuedVocabulary()}, "queued", "running", "succeeded"},
 	}
 	var cases []faultCase
 	for _, vc := range vocabs {
 		cases = append(cases, faultCase{
-			name: "Edit with the " + string(vc.v) + " vocabulary", op: opEdit,
-			srvOpts:  []qwenedittest.Option{qwenedittest.WithVocabulary(vc.v), qwenedittest.WithTaskDuration(200 * time.Millisecond)},
+			name: "Edit with the " + vc.v + " vocabulary", op: opEdit,
+			srvOpts:  append([]qwenedittest.Option{qwenedittest.WithTaskDuration(200 * time.Millisecond)}, vc.opts...),
 			wantPOST: 1, wantGET: anyCount, wantSubmits: 1,
 			check: checks(succeeded, distinctStatuses(vc.first, vc.second, vc.success)),
 		})
 		for _, field := range []string{"code", "error_code"} {
 			cases = append(cases, faultCase{
 				name: "failed task with " + field + ", " + string(vc.v) + " vocabulary", op: opEdit,
-				srvOpts: []qwenedittest.Option{qwenedittest.WithVocabulary(vc.v), qwenedittest.WithErrorCodeField(field),
-					qwenedittest.WithTaskDuration(200 * time.Millisecond)},
+				srvOpts: append([]qwenedittest.Option{qwenedittest.WithErrorCodeField(field),
+					qwenedittest.WithTaskDuration(200 * time.Millisecond)}, vc.opts...),
 				setup: func(env *faultEnv) {
 					env.srv.FailNextTask(4001, "Invalid Request", "The prompt contains prohibited content")
 				},

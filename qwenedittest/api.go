@@ -220,7 +220,7 @@ func (s *Server) submit(model string, body []byte) response {
 	// A task of the default duration, 0, is done when it is created, and
 	// the answer says so: a client's Edit then polls at once, which keeps
 	// users' tests fast. Otherwise it is waiting, as on the real API.
-	first, _, _ := s.vocab.statuses()
+	first, _, _ := s.statuses()
 	status, updated, taskErr := first, t.rec.CreatedAt, (*taskError)(nil)
 	if s.duration == 0 {
 		status, updated, taskErr = s.state(t, t.rec.CreatedAt)
@@ -329,7 +329,7 @@ func (s *Server) fabricatedTask(id string) []byte {
 	if id == "" {
 		id = s.newID()
 	}
-	first, _, _ := s.vocab.statuses()
+	first, _, _ := s.statuses()
 	now := formatTime(s.now())
 	return jsonResponse(http.StatusOK, taskJSON{TaskInfo: taskInfoJSON{ID: id, Status: first, CreatedAt: now, UpdatedAt: now}}).body
 }

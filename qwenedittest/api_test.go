@@ -249,7 +249,7 @@ func TestAuthentication(t *testing.T) {
 
 	for name, auth := range map[string]string{
 		"none":          "",
-		"wrong key":     "Bearer " + DefaultAPIKey,
+		"wrong key":     "Bearer " + defaultAPIKey,
 		"basic":         "Basic other-test-key",
 		"no scheme":     "other-test-key",
 		"empty bearer":  "Bearer ",
@@ -274,7 +274,7 @@ func TestAuthentication(t *testing.T) {
 	resp, _ := callKey(t, s, "GET", submitPath+"/"+id, nil, "bearer other-test-key")
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "the scheme is case-insensitive")
 
-	assert.Equal(t, DefaultAPIKey, newTestServer(t, WithAPIKey("")).APIKey(), "an empty key keeps the default")
+	assert.Equal(t, defaultAPIKey, newTestServer(t, WithAPIKey("")).APIKey(), "an empty key keeps the default")
 }
 
 func TestRouting(t *testing.T) {
@@ -345,16 +345,16 @@ func TestTraceparentIsRandom(t *testing.T) {
 
 func TestStatusProgression(t *testing.T) {
 	for _, tc := range []struct {
-		vocab    Vocabulary
+		opts     []Option
 		statuses [3]string
 	}{
-		{VocabularyPending, [3]string{"pending", "processing", "completed"}},
-		{VocabularyQueued, [3]string{"queued", "running", "succeeded"}},
+		{nil, [3]string{"pending", "processing", "completed"}},
+		{[]Option{WithQueuedVocabulary()}, [3]string{"queued", "running", "succeeded"}},
 	} {
-		t.Run(string(tc.vocab), func(t *testing.T) {
+		t.Run(tc.statuses[0], func(t *testing.T) {
 			clk := newFakeClock()
 			start := clk.Now()
-			s := newTestServer(t, WithClock(clk.Now), WithVocabulary(tc.vocab), WithTaskDuration(10*time.Second))
+			s := newTestServer(t, append([]Option{WithClock(clk.Now), WithTaskDuration(10 * time.Second)}, tc.opts...)...)
 			body := validBody()
 			body["n"] = 3
 			resp, data := call(t, s, http.MethodPost, submitPath, body)
@@ -462,7 +462,7 @@ func TestFailNextTask(t *testing.T) {
 
 func TestSetTaskStatus(t *testing.T) {
 	clk := newFakeClock()
-	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(time.Hour), WithVocabulary(VocabularyQueued))
+	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(time.Hour), WithQueuedVocabulary())
 	id := submit(t, s, validBody())
 
 	clk.Advance(time.Minute)
@@ -601,8 +601,7 @@ func TestNewServerAt(t *testing.T) {
 }
 
 func TestNilOptionsAndOddValues(t *testing.T) {
-	s := newTestServer(t, nil, WithClock(nil), WithErrorCodeField(""), WithTaskDuration(-time.Second),
-		WithVocabulary("unknown"))
+	s := newTestServer(t, nil, WithClock(nil), WithErrorCodeField(""), WithTaskDuration(-time.Second))
 	id := submit(t, s, validBody())
 	assert.Equal(t, "completed", poll(t, s, id).TaskInfo.Status)
 }

@@ -80,17 +80,6 @@ const (
 	FaultResetStream
 )
 
-// String returns the constant's name, for test output.
-func (k FaultKind) String() string {
-	names := [...]string{"FaultStatus", "FaultCloseConnection", "FaultCloseMidBody", "FaultHang",
-		"FaultStallBody", "FaultInvalidJSON", "FaultWrongShape", "FaultHugeBody", "FaultUnknownStatus",
-		"FaultResetStream"}
-	if k >= 0 && int(k) < len(names) {
-		return names[k]
-	}
-	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
-}
-
 // defaultHugeBodySize is FaultHugeBody's size when Fault.Size is 0: beyond
 // any sane cap on an error or status body.
 const defaultHugeBodySize = 64 << 20

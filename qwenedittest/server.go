@@ -15,9 +15,10 @@ import (
 	"time"
 )
 
-// DefaultAPIKey is the bearer key a Server accepts unless [WithAPIKey] says
-// otherwise. It is deliberately not shaped like a real key.
-const DefaultAPIKey = "qwenedittest-key"
+// defaultAPIKey is the bearer key a Server accepts unless [WithAPIKey] says
+// otherwise ([Server.APIKey] returns it). It is deliberately not shaped
+// like a real key.
+const defaultAPIKey = "qwenedittest-key"
 
 // maxRequestBody is the largest request body the API reads before it
 // answers 413: three 10 MB images in base64 fit with room to spare.
@@ -34,24 +35,11 @@ const (
 	OriginResults = "results" // the result-image listener, Server.ResultsURL
 )
 
-// Vocabulary selects the status names a Server reports, because the
-// MuleRouter documentation shows two and a client should handle both.
-type Vocabulary string
-
-// The two status vocabularies.
-const (
-	// VocabularyPending is "pending" → "processing" → "completed", as on the
-	// qwen-image-edit-max endpoint pages. It is the default.
-	VocabularyPending Vocabulary = "pending"
-	// VocabularyQueued is "queued" → "running" → "succeeded", as on the
-	// generic async-task page.
-	VocabularyQueued Vocabulary = "queued"
-)
-
-// statuses returns the waiting, working and success status names; an
-// unknown Vocabulary behaves like VocabularyPending.
-func (v Vocabulary) statuses() (first, second, success string) {
-	if v == VocabularyQueued {
+// statuses returns the waiting, working and success status names: the
+// MuleRouter documentation shows two vocabularies, and a client should
+// handle both.
+func (s *Server) statuses() (first, second, success string) {
+	if s.queued {
 		return "queued", "running", "succeeded"
 	}
 	return "pending", "processing", "completed"
@@ -60,8 +48,8 @@ func (v Vocabulary) statuses() (first, second, success string) {
 // Option configures a Server; pass options to [NewServer] or [NewServerAt].
 type Option func(*Server)
 
-// WithAPIKey sets the bearer key the API accepts. An empty key keeps
-// [DefaultAPIKey], so that the fake never runs without authentication by
+// WithAPIKey sets the bearer key the API accepts. An empty key keeps the
+// default one, so that the fake never runs without authentication by
 // accident.
 func WithAPIKey(key string) Option {
 	return func(s *Server) {
@@ -80,10 +68,12 @@ func WithTaskDuration(d time.Duration) Option {
 	return func(s *Server) { s.duration = max(d, 0) }
 }
 
-// WithVocabulary selects the status names; see [Vocabulary]. Values other
-// than the two constants act as [VocabularyPending].
-func WithVocabulary(v Vocabulary) Option {
-	return func(s *Server) { s.vocab = v }
+// WithQueuedVocabulary makes the Server report "queued" → "running" →
+// "succeeded", as MuleRouter's generic async-task page shows, instead of
+// the default "pending" → "processing" → "completed" of the
+// qwen-image-edit-max pages. A client should handle both.
+func WithQueuedVocabulary() Option {
+	return func(s *Server) { s.queued = true }
 }
 
 // WithClock replaces time.Now as the server's clock, so tests can move tasks
@@ -127,7 +117,7 @@ type Server struct {
 	// Configuration, fixed once the constructor returns.
 	apiKey         string
 	duration       time.Duration
-	vocab          Vocabulary
+	queued         bool // WithQueuedVocabulary
 	now            func() time.Time
 	errorCodeField string
 	maxBody        int64 // maxRequestBody; smaller in the package's tests
@@ -179,8 +169,7 @@ func NewServer(opts ...Option) *Server {
 // meant to be reachable from other machines.
 func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 	s := &Server{
-		apiKey:         DefaultAPIKey,
-		vocab:          VocabularyPending,
+		apiKey:         defaultAPIKey,
 		now:            time.Now,
 		errorCodeField: "code",
 		maxBody:        maxRequestBody,

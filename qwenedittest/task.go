@@ -179,7 +179,7 @@ func (s *Server) ExpireResults() {
 // state is a task's reported status at now, with the time it last changed
 // and the error when it is "failed". Called with s.mu held.
 func (s *Server) state(t *task, now time.Time) (status string, updated time.Time, taskErr *taskError) {
-	first, second, success := s.vocab.statuses()
+	first, second, success := s.statuses()
 	created := t.rec.CreatedAt
 	if t.forced != "" {
 		status, updated = t.forced, t.forcedAt

@@ -9,13 +9,22 @@
 // interrupted (Ctrl-C or SIGTERM). It listens on loopback only, unless
 // -public is given: the fake accepts a fixed, published key.
 //
+// At start it prints the lines that point the qwenedit command (or any
+// program that reads the same environment) at it, to paste into another
+// terminal, so that status, wait and download can be tried without a
+// MuleRouter key:
+//
+//	export MULEROUTER_BASE_URL=http://127.0.0.1:8080
+//	export MULEROUTER_API_KEY=qwenedittest-key
+//
 // With -tls both ports serve HTTPS, offering HTTP/2 and HTTP/1.1 like the
 // real API, with a self-signed certificate made at start; -cert-out FILE
-// writes that certificate as PEM so that other clients can trust it:
+// writes that certificate as PEM so that other clients can trust it (and
+// the printed lines then include export SSL_CERT_FILE=FILE):
 //
-//	go run ./examples/fakeserver -tls -cert-out /tmp/fake.pem
-//	curl --cacert /tmp/fake.pem https://127.0.0.1:8080/...
-//	SSL_CERT_FILE=/tmp/fake.pem python3 ...   NODE_EXTRA_CA_CERTS=/tmp/fake.pem node ...
+//	go run ./examples/fakeserver -tls -cert-out fake.pem
+//	curl --cacert fake.pem https://127.0.0.1:8080/...
+//	SSL_CERT_FILE=fake.pem python3 ...   NODE_EXTRA_CA_CERTS=fake.pem node ...
 package main
 
 import (
@@ -28,6 +37,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -55,7 +65,7 @@ type config struct {
 	addr, resultsAddr string
 	key               string
 	duration          time.Duration
-	vocab             qwenedittest.Vocabulary
+	queued            bool // -vocab queued
 	errorCodeField    string
 	public            bool
 	tls               bool
@@ -69,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`host:port` of the API (port 0 picks a free one)")
 	fs.StringVar(&c.resultsAddr, "results-addr", "", "`host:port` serving result images (default: the -addr host, a free port)")
-	fs.StringVar(&c.key, "key", qwenedittest.DefaultAPIKey, "bearer `key` the fake accepts")
+	fs.StringVar(&c.key, "key", "", "bearer `key` the fake accepts (default: the fake's own, printed at start)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long each task takes")
 	fs.StringVar(&vocab, "vocab", "pending", "status names: pending (pending/processing/completed) or queued (queued/running/succeeded)")
 	fs.StringVar(&c.errorCodeField, "error-code-field", "code", "name of the numeric field in a failed task's error: code or error_code")
@@ -88,14 +98,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	switch vocab {
 	case "pending":
-		c.vocab = qwenedittest.VocabularyPending
 	case "queued":
-		c.vocab = qwenedittest.VocabularyQueued
+		c.queued = true
 	default:
 		return config{}, fmt.Errorf("-vocab %q: want pending or queued", vocab)
-	}
-	if c.key == "" {
-		return config{}, errors.New("-key must not be empty")
 	}
 	if c.duration < 0 {
 		return config{}, fmt.Errorf("-duration %v: must not be negative", c.duration)
@@ -149,8 +155,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	opts := []qwenedittest.Option{
 		qwenedittest.WithAPIKey(c.key),
 		qwenedittest.WithTaskDuration(c.duration),
-		qwenedittest.WithVocabulary(c.vocab),
 		qwenedittest.WithErrorCodeField(c.errorCodeField),
+	}
+	if c.queued {
+		opts = append(opts, qwenedittest.WithQueuedVocabulary())
 	}
 	if c.tls {
 		opts = append(opts, qwenedittest.WithTLS())
@@ -177,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	endpoint := srv.URL() + "/vendors/alibaba/v1/qwen-image-edit-max/generation"
 	auth := shellQuote("Authorization: Bearer " + srv.APIKey())
 	fmt.Fprintf(stdout, "qwenedit fake server: base URL %s (key %q)\n", srv.URL(), srv.APIKey())
-	fmt.Fprintf(stdout, "result images from %s; each task takes %v; statuses: %s\n", srv.ResultsURL(), c.duration, statusNames(c.vocab))
+	fmt.Fprintf(stdout, "result images from %s; each task takes %v; statuses: %s\n", srv.ResultsURL(), c.duration, statusNames(c.queued))
 	if c.tls {
 		fmt.Fprintf(stdout, "HTTPS with HTTP/2 and HTTP/1.1; self-signed certificate for %s\n", strings.Join(certNames(srv), ", "))
 		if c.certOut != "" {
@@ -187,6 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 			fmt.Fprintln(stdout, "(use -cert-out FILE to save the certificate for clients; the curl lines below skip the check with -k)")
 		}
 	}
+	printExports(stdout, srv, c)
 	fmt.Fprintf(stdout, "\nTry:\n  curl -s %s%s -H %s -H 'Content-Type: application/json' \\\n    -d '{\"images\":[\"https://example.com/cat.png\"],\"prompt\":\"Give the cat a hat\"}'\n", trust, endpoint, auth)
 	fmt.Fprintf(stdout, "  curl -s %s%s/<task_id> -H %s\n\nPress Ctrl-C to stop.\n", trust, endpoint, auth)
 	if ready != nil {
@@ -196,6 +205,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "qwenedit fake server: stopped")
 	return nil
+}
+
+// printExports prints the environment that points qwenedit at srv, as
+// lines to paste into another terminal. Without them, the commands that
+// need a key (status, wait, download) could only be tried against
+// MuleRouter, and a user would have to piece the variables together from
+// the help. The certificate line is printed only when there is a file to
+// name: Go programs have no -k, so without -cert-out they cannot trust the
+// fake over HTTPS at all, and the output says so.
+func printExports(w io.Writer, srv *qwenedittest.Server, c config) {
+	fmt.Fprintf(w, "\nTo point qwenedit (edit, status, wait, download, batch) at this fake, paste into another terminal:\n")
+	fmt.Fprintf(w, "  export MULEROUTER_BASE_URL=%s\n", shellWord(srv.URL()))
+	fmt.Fprintf(w, "  export MULEROUTER_API_KEY=%s\n", shellWord(srv.APIKey()))
+	if !c.tls {
+		return
+	}
+	if c.certOut != "" {
+		// Absolute, as the other terminal may be in another folder.
+		certFile, err := filepath.Abs(c.certOut)
+		if err != nil {
+			certFile = c.certOut
+		}
+		fmt.Fprintf(w, "  export SSL_CERT_FILE=%s\n", shellWord(certFile))
+		fmt.Fprintln(w, "(SSL_CERT_FILE replaces the system's certificates in that terminal; Go reads it on Linux and the BSDs)")
+		return
+	}
+	fmt.Fprintln(w, "(over HTTPS, Go clients such as qwenedit need -cert-out FILE to trust this fake: restart it with -cert-out FILE, then export SSL_CERT_FILE=FILE)")
 }
 
 // certNames lists the names and addresses the server's certificate covers.
@@ -208,11 +244,23 @@ func certNames(srv *qwenedittest.Server) []string {
 	return names
 }
 
-func statusNames(v qwenedittest.Vocabulary) string {
-	if v == qwenedittest.VocabularyQueued {
+func statusNames(queued bool) string {
+	if queued {
 		return "queued → running → succeeded"
 	}
 	return "pending → processing → completed"
+}
+
+// shellWord is s as one POSIX shell word: as it is when no character of it
+// is special to the shell, so that the usual URLs and keys print plainly,
+// else quoted.
+func shellWord(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
+	}) {
+		return shellQuote(s)
+	}
+	return s
 }
 
 // shellQuote quotes s for a POSIX shell, so that the printed curl commands

@@ -7,18 +7,24 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed-b62e15c8/qwenedit"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -73,14 +79,14 @@ func TestParseFlags(t *testing.T) {
 	c, err := parseFlags(nil, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, config{
-		addr: "127.0.0.1:8080", resultsAddr: "127.0.0.1:0", key: qwenedittest.DefaultAPIKey,
-		duration: 5_000_000_000, vocab: qwenedittest.VocabularyPending, errorCodeField: "code",
+		addr: "127.0.0.1:8080", resultsAddr: "127.0.0.1:0", key: "",
+		duration: 5_000_000_000, errorCodeField: "code",
 	}, c)
 
 	c, err = parseFlags([]string{"-addr", "[::1]:9000", "-vocab", "queued", "-error-code-field", "error_code"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "[::1]:0", c.resultsAddr)
-	assert.Equal(t, qwenedittest.VocabularyQueued, c.vocab)
+	assert.True(t, c.queued)
 	assert.Equal(t, "error_code", c.errorCodeField)
 
 	c, err = parseFlags([]string{"-addr", "0.0.0.0:8080", "-public"}, io.Discard)
@@ -97,16 +103,15 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(args, io.Discard)
 		assert.ErrorContains(t, err, "-public", args)
 	}
-	c, err = parseFlags([]string{"-tls", "-cert-out", "/tmp/x.pem"}, io.Discard)
+	c, err = parseFlags([]string{"-tls", "-cert-out", "x.pem"}, io.Discard)
 	require.NoError(t, err)
 	assert.True(t, c.tls)
-	assert.Equal(t, "/tmp/x.pem", c.certOut)
-	_, err = parseFlags([]string{"-cert-out", "/tmp/x.pem"}, io.Discard)
+	assert.Equal(t, "x.pem", c.certOut)
+	_, err = parseFlags([]string{"-cert-out", "x.pem"}, io.Discard)
 	assert.ErrorContains(t, err, "-cert-out needs -tls")
 
 	for _, args := range [][]string{
 		{"-vocab", "other"},
-		{"-key", ""},
 		{"-duration", "-1s"},
 		{"-error-code-field", ""},
 		{"-addr", "no-port"},
@@ -224,6 +229,173 @@ func TestRunReportsCertOutErrors(t *testing.T) {
 	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-tls", "-cert-out", filepath.Join(t.TempDir(), "no", "such", "dir.pem")},
 		io.Discard, io.Discard, nil)
 	assert.ErrorContains(t, err, "-cert-out")
+}
+
+func TestRunPrintsTheEnvironmentForQwenedit(t *testing.T) {
+	var stdout syncBuffer
+	srv := startRun(t, []string{"-addr", "127.0.0.1:0", "-key", "test-key-2", "-duration", "0s"}, &stdout)
+	out := stdout.String()
+	assert.Contains(t, out, "\n  export MULEROUTER_BASE_URL="+srv.URL()+"\n  export MULEROUTER_API_KEY=test-key-2\n")
+	assert.NotContains(t, out, "SSL_CERT_FILE", "plain HTTP needs no certificate")
+	env := exports(t, out)
+	assert.Equal(t, map[string]string{"MULEROUTER_BASE_URL": srv.URL(), "MULEROUTER_API_KEY": "test-key-2"}, env)
+
+	// A client configured by that environment alone, as qwenedit is, edits.
+	t.Setenv("MULEROUTER_SITE", "")
+	for name, value := range env {
+		t.Setenv(name, value)
+	}
+	task, err := editFromEnvironment(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{task.ID}, taskIDs(srv))
+}
+
+func taskIDs(srv *qwenedittest.Server) []string {
+	var ids []string
+	for _, task := range srv.Tasks() {
+		ids = append(ids, task.ID)
+	}
+	return ids
+}
+
+func TestRunTLSPrintsTheCertificateFile(t *testing.T) {
+	certFile := filepath.Join(t.TempDir(), "fake cert.pem")
+	var stdout syncBuffer
+	srv := startRun(t, []string{"-addr", "127.0.0.1:0", "-key", "it's", "-duration", "0s", "-tls", "-cert-out", certFile}, &stdout)
+	out := stdout.String()
+	assert.Contains(t, out, "  export MULEROUTER_API_KEY='it'\\''s'\n", "quoted for the shell")
+	assert.Contains(t, out, "  export SSL_CERT_FILE='"+certFile+"'\n")
+	assert.Equal(t, map[string]string{"MULEROUTER_BASE_URL": srv.URL(), "MULEROUTER_API_KEY": "it's", "SSL_CERT_FILE": certFile},
+		exports(t, out))
+	switch runtime.GOOS {
+	case "darwin", "ios", "windows", "plan9":
+		t.Skipf("Go does not read SSL_CERT_FILE on %s", runtime.GOOS)
+	}
+	env := exports(t, out)
+	childOut, err := editWithEnvironment(t, env)
+	require.NoError(t, err, "%s", childOut)
+	assert.Contains(t, childOut, "edited: task ")
+
+	delete(env, "SSL_CERT_FILE")
+	childOut, err = editWithEnvironment(t, env)
+	assert.Error(t, err, "the SSL_CERT_FILE line is needed")
+	assert.Contains(t, childOut, "certificate")
+	assert.Len(t, srv.Tasks(), 1, "the untrusted server got no task")
+}
+
+func TestRunTLSPrintsTheCertificateFileAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var stdout syncBuffer
+	startRun(t, []string{"-addr", "127.0.0.1:0", "-tls", "-cert-out", "fake.pem"}, &stdout)
+	assert.Equal(t, filepath.Join(dir, "fake.pem"), exports(t, stdout.String())["SSL_CERT_FILE"],
+		"the line works from another terminal's folder")
+}
+
+func TestRunTLSWithoutCertOutSaysGoClientsNeedIt(t *testing.T) {
+	var stdout syncBuffer
+	srv := startRun(t, []string{"-addr", "127.0.0.1:0", "-tls"}, &stdout)
+	out := stdout.String()
+	assert.Contains(t, out, "  export MULEROUTER_BASE_URL="+srv.URL()+"\n")
+	assert.Contains(t, out, "Go clients such as qwenedit need -cert-out FILE to trust this fake")
+	assert.NotContains(t, out, "  export SSL_CERT_FILE", "no file to name")
+}
+
+func TestShellWord(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8080": "http://127.0.0.1:8080",
+		"qwenedittest-key":      "qwenedittest-key",
+		"https://[::1]:8080":    "'https://[::1]:8080'",
+		"a b":                   "'a b'",
+		"it's":                  `'it'\''s'`,
+		"$HOME":                 "'$HOME'",
+		"":                      "''",
+	} {
+		assert.Equal(t, want, shellWord(in), in)
+	}
+}
+
+// exports reads the "export NAME=VALUE" lines of the program's output as a
+// POSIX shell would (single quotes only: shellWord uses nothing else).
+func exports(t *testing.T, out string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		assign, ok := strings.CutPrefix(line, "  export ")
+		if !ok {
+			continue
+		}
+		name, word, ok := strings.Cut(assign, "=")
+		require.True(t, ok, line)
+		var value strings.Builder
+		for quoted := false; word != ""; word = word[1:] {
+			switch {
+			case word[0] == '\'':
+				quoted = !quoted
+			case word[0] == '\\' && !quoted && len(word) > 1:
+				word = word[1:]
+				value.WriteByte(word[0])
+			default:
+				require.False(t, !quoted && strings.ContainsRune(" \t#;&|<>()$`\"", rune(word[0])), "unquoted %q in %q", word[0], line)
+				value.WriteByte(word[0])
+			}
+		}
+		env[name] = value.String()
+	}
+	return env
+}
+
+// helperEnv marks the re-executed test binary that edits like qwenedit
+// would, with only the environment the fake printed.
+const helperEnv = "FAKESERVER_TEST_EDIT_HELPER"
+
+// editWithEnvironment runs editFromEnvironment in a child process whose
+// environment is this one's without any MuleRouter or certificate setting,
+// plus env: a child is the only way to make Go read SSL_CERT_FILE afresh.
+func editWithEnvironment(t *testing.T, env map[string]string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperEditFromEnvironment$", "-test.v")
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "MULEROUTER_") && !strings.HasPrefix(name, "SSL_CERT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, helperEnv+"=1")
+	for name, value := range env {
+		cmd.Env = append(cmd.Env, name+"="+value)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestHelperEditFromEnvironment is the child of editWithEnvironment.
+func TestHelperEditFromEnvironment(t *testing.T) {
+	if os.Getenv(helperEnv) == "" {
+		t.Skip("run by editWithEnvironment")
+	}
+	task, err := editFromEnvironment(t.Context())
+	require.NoError(t, err)
+	fmt.Printf("edited: task %s\n", task.ID)
+}
+
+// editFromEnvironment edits with a client that knows only the environment
+// (MULEROUTER_API_KEY, MULEROUTER_BASE_URL, and the system's certificates,
+// which SSL_CERT_FILE may name), as the qwenedit command reads them, and
+// saves nothing.
+func editFromEnvironment(ctx context.Context) (*qwenedit.Task, error) {
+	client, err := qwenedit.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	task, err := client.Edit(ctx, &qwenedit.EditRequest{
+		Images: []qwenedit.Image{qwenedit.ImageURL("https://example.com/cat.png")},
+		Prompt: "Give the cat a hat",
+	}, qwenedit.WithPollInterval(time.Millisecond))
+	if err == nil && len(task.Images) == 0 {
+		err = errors.New("no result image")
+	}
+	return task, err
 }
 
 // syncBuffer is a bytes.Buffer that the running program and the test may
