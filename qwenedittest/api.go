@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -210,6 +211,12 @@ func (s *Server) submit(model string, body []byte) response {
 	}
 	s.mu.Lock()
 	t.rec.CreatedAt = s.now()
+	if wait, full := s.atRunningLimit(t.rec.CreatedAt); full {
+		s.mu.Unlock()
+		resp := detailResponse(http.StatusTooManyRequests, fmt.Sprintf("Too many running tasks: this account runs at most %d at once", s.maxRunning))
+		resp.header = http.Header{"Retry-After": {strconv.Itoa(wait)}}
+		return resp
+	}
 	if len(s.failures) > 0 {
 		fail := s.failures[0]
 		t.fail = &fail
@@ -228,6 +235,33 @@ func (s *Server) submit(model string, body []byte) response {
 	out := taskJSON{TaskInfo: s.infoJSON(t, status, updated, taskErr)}
 	s.mu.Unlock()
 	return jsonResponse(http.StatusAccepted, out)
+}
+
+// atRunningLimit reports whether s.maxRunning tasks are still running at
+// now and, if so, the whole seconds until the first of them finishes (at
+// least 1; a task held by SetTaskStatus counts as finishing in 1 s). Called
+// with s.mu held.
+func (s *Server) atRunningLimit(now time.Time) (wait int, full bool) {
+	if s.maxRunning == 0 {
+		return 0, false
+	}
+	running, soonest := 0, time.Duration(math.MaxInt64)
+	for _, t := range s.tasks {
+		status, _, _ := s.state(t, now)
+		if t.rec.Deleted || isSuccess(status) || status == "failed" {
+			continue
+		}
+		running++
+		left := time.Second
+		if t.forced == "" {
+			left = t.rec.CreatedAt.Add(s.duration).Sub(now)
+		}
+		soonest = min(soonest, left)
+	}
+	if running < s.maxRunning {
+		return 0, false
+	}
+	return max(1, int((soonest+time.Second-1)/time.Second)), true
 }
 
 // infoJSON is task t's task_info in a given state.

@@ -683,3 +683,30 @@ func TestResultsBaseKeepsTheScheme(t *testing.T) {
 	any4 := &net.TCPAddr{IP: net.IPv4zero, Port: 9000}
 	assert.Equal(t, "https://fake.example:9000", resultsBaseFor(any4, "https://0.0.0.0:9000", "fake.example:8080"))
 }
+
+// TestMaxRunningTasks: with a limit of 2 running tasks, a third valid
+// submit is answered 429 with the seconds until the first one finishes,
+// and creates nothing; once one finishes, a submit goes through again.
+// An invalid submit is still a 400.
+func TestMaxRunningTasks(t *testing.T) {
+	clk := newFakeClock()
+	s := newTestServer(t, WithClock(clk.Now), WithTaskDuration(5*time.Second), WithMaxRunningTasks(2))
+	submit(t, s, validBody())
+	clk.Advance(1500 * time.Millisecond)
+	submit(t, s, validBody())
+
+	resp, data := call(t, s, http.MethodPost, submitPath, validBody())
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(data))
+	assert.Equal(t, "4", resp.Header.Get("Retry-After"), "the first task finishes in 3.5 s")
+	assert.Contains(t, string(data), "at most 2 at once")
+	assert.Equal(t, 2, s.SubmitCount(), "a refused submit creates nothing")
+
+	bad := validBody()
+	bad["prompt"] = ""
+	resp, _ = call(t, s, http.MethodPost, submitPath, bad)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	clk.Advance(3500 * time.Millisecond) // the first task is done
+	submit(t, s, validBody())
+	assert.Equal(t, 3, s.SubmitCount())
+}

@@ -110,7 +110,7 @@ func TestConcurrentUse(t *testing.T) {
 			s.SubmitCount()
 			s.Connections()
 			s.PendingFaults()
-			s.RequestCount()
+			_ = len(s.Requests())
 			if i%10 == 0 {
 				s.FailNextTask(3001, "t", "d")
 				s.InjectFault(Fault{Method: "GET", Kind: FaultUnknownStatus})

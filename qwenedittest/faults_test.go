@@ -146,7 +146,7 @@ func TestFaultCloseConnection(t *testing.T) {
 
 	// The server is fine afterwards.
 	submit(t, s, validBody())
-	assert.Equal(t, 4, s.RequestCount())
+	assert.Equal(t, 4, len(s.Requests()))
 }
 
 func TestFaultCloseMidBody(t *testing.T) {

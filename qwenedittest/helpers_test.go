@@ -172,5 +172,5 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 
 // recorded reports whether the server has received n requests.
 func recorded(s *Server, n int) func() bool {
-	return func() bool { return s.RequestCount() >= n }
+	return func() bool { return len(s.Requests()) >= n }
 }

@@ -68,6 +68,15 @@ func WithTaskDuration(d time.Duration) Option {
 	return func(s *Server) { s.duration = max(d, 0) }
 }
 
+// WithMaxRunningTasks models an account that may run at most n tasks at
+// once, as MuleRouter limits accounts: a valid submit that finds n tasks
+// still running is answered 429 with a Retry-After (the seconds until the
+// first of them finishes, at least 1) and creates nothing. 0, the default,
+// means no limit.
+func WithMaxRunningTasks(n int) Option {
+	return func(s *Server) { s.maxRunning = max(n, 0) }
+}
+
 // WithQueuedVocabulary makes the Server report "queued" → "running" →
 // "succeeded", as MuleRouter's generic async-task page shows, instead of
 // the default "pending" → "processing" → "completed" of the
@@ -117,6 +126,7 @@ type Server struct {
 	// Configuration, fixed once the constructor returns.
 	apiKey         string
 	duration       time.Duration
+	maxRunning     int // WithMaxRunningTasks; 0: no limit
 	queued         bool // WithQueuedVocabulary
 	now            func() time.Time
 	errorCodeField string
@@ -333,14 +343,6 @@ func (s *Server) Requests() []RecordedRequest {
 		out[i] = r
 	}
 	return out
-}
-
-// RequestCount is len(Requests()) without copying the recordings: cheap
-// enough to poll while waiting for a request to arrive.
-func (s *Server) RequestCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.requests)
 }
 
 // record appends a request; body is what was read, complete reports whether

@@ -448,7 +448,7 @@ func TestFaultHangOverHTTP2(t *testing.T) {
 		{Method: "POST", Kind: FaultStallBody, AfterCreate: true},
 	} {
 		s.InjectFault(f)
-		n := s.RequestCount()
+		n := len(s.Requests())
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {

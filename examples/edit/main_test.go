@@ -72,7 +72,7 @@ func TestAMissingFileSendsNothing(t *testing.T) {
 	var verr *qwenedit.ValidationError
 	require.ErrorAs(t, err, &verr)
 	assert.Contains(t, err.Error(), "nope.png")
-	assert.Zero(t, srv.RequestCount())
+	assert.Zero(t, len(srv.Requests()))
 }
 
 func decode(t *testing.T, path string) image.Image {

@@ -67,6 +67,7 @@ type config struct {
 	duration          time.Duration
 	queued            bool // -vocab queued
 	errorCodeField    string
+	maxRunning        int
 	public            bool
 	tls               bool
 	certOut           string
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long each task takes")
 	fs.StringVar(&vocab, "vocab", "pending", "status names: pending (pending/processing/completed) or queued (queued/running/succeeded)")
 	fs.StringVar(&c.errorCodeField, "error-code-field", "code", "name of the numeric field in a failed task's error: code or error_code")
+	fs.IntVar(&c.maxRunning, "max-running", 0, "answer a submit 429 with Retry-After, creating nothing, while this many tasks run (an account's limit; 0: none)")
 	fs.BoolVar(&c.public, "public", false, "allow listening on non-loopback addresses (anyone who can reach it can use the published key)")
 	fs.BoolVar(&c.tls, "tls", false, "serve HTTPS with HTTP/2 and HTTP/1.1, like the real API, with a self-signed certificate made at start")
 	fs.StringVar(&c.certOut, "cert-out", "", "with -tls, write the certificate as PEM to `file`, for curl --cacert, SSL_CERT_FILE or NODE_EXTRA_CA_CERTS")
@@ -102,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.queued = true
 	default:
 		return config{}, fmt.Errorf("-vocab %q: want pending or queued", vocab)
+	}
+	if c.maxRunning < 0 {
+		return config{}, fmt.Errorf("-max-running %d: must not be negative", c.maxRunning)
 	}
 	if c.duration < 0 {
 		return config{}, fmt.Errorf("-duration %v: must not be negative", c.duration)
@@ -156,6 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		qwenedittest.WithAPIKey(c.key),
 		qwenedittest.WithTaskDuration(c.duration),
 		qwenedittest.WithErrorCodeField(c.errorCodeField),
+		qwenedittest.WithMaxRunningTasks(c.maxRunning),
 	}
 	if c.queued {
 		opts = append(opts, qwenedittest.WithQueuedVocabulary())

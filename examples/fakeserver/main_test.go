@@ -83,11 +83,12 @@ func TestParseFlags(t *testing.T) {
 		duration: 5_000_000_000, errorCodeField: "code",
 	}, c)
 
-	c, err = parseFlags([]string{"-addr", "[::1]:9000", "-vocab", "queued", "-error-code-field", "error_code"}, io.Discard)
+	c, err = parseFlags([]string{"-addr", "[::1]:9000", "-vocab", "queued", "-error-code-field", "error_code", "-max-running", "3"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "[::1]:0", c.resultsAddr)
 	assert.True(t, c.queued)
 	assert.Equal(t, "error_code", c.errorCodeField)
+	assert.Equal(t, 3, c.maxRunning)
 
 	c, err = parseFlags([]string{"-addr", "0.0.0.0:8080", "-public"}, io.Discard)
 	require.NoError(t, err, "-public allows any address")
@@ -113,6 +114,7 @@ func TestParseFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-vocab", "other"},
 		{"-duration", "-1s"},
+		{"-max-running", "-1"},
 		{"-error-code-field", ""},
 		{"-addr", "no-port"},
 		{"-results-addr", "no-port"},

@@ -106,5 +106,5 @@ func TestSkyNeedsAColourAndSendsNothingWithout(t *testing.T) {
 	defer srv.Close()
 	_, err := recolor.Sky(context.Background(), newClient(t, srv), photo, "", t.TempDir())
 	require.EqualError(t, err, "recolor: no colour")
-	assert.Zero(t, srv.RequestCount())
+	assert.Zero(t, len(srv.Requests()))
 }
