@@ -229,9 +229,11 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 			ReadHeaderTimeout: time.Minute,
 		},
 	}
+	// The results server starts first: the API's answers name its URL,
+	// which its Start sets, and a client may ask as soon as the API listens.
 	if !s.useTLS {
-		s.api.Start()
 		s.results.Start()
+		s.api.Start()
 		return s, nil
 	}
 	if err := s.setupTLS(); err != nil {
@@ -239,8 +241,8 @@ func NewServerAt(apiAddr, resultsAddr string, opts ...Option) (*Server, error) {
 		_ = resLn.Close()
 		return nil, err
 	}
-	s.api.StartTLS()
 	s.results.StartTLS()
+	s.api.StartTLS()
 	return s, nil
 }
 
