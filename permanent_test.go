@@ -52,7 +52,7 @@ func TestPermanentFailuresAreNotRetried(t *testing.T) {
 				}
 			}
 			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes
-			base := srv.URL
+			var base string
 			if tc.tls {
 				srv.StartTLS()
 				base = srv.URL
