@@ -118,6 +118,7 @@ func TestH2Unprocessed(t *testing.T) {
 		{`stream error: stream ID 5; REFUSED_STREAM`, true},
 		{`http2: Transport: cannot retry err [http2: Transport received Server's graceful shutdown GOAWAY] after Request.Body was written`, true},
 		{`http2: Transport received GOAWAY from server ErrCode:ENHANCE_YOUR_CALM`, true},
+		{`Post "https://h/p": net/http: cannot rewind body after connection loss`, true},
 		{`stream error: stream ID 3; PROTOCOL_ERROR; received from peer`, false},
 		{`stream error: stream ID 3; INTERNAL_ERROR; received from peer`, false},
 		{`stream error: stream ID 3; CANCEL`, false},
