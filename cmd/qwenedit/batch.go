@@ -18,18 +18,26 @@ import (
 
 var batchCommand = &command{
 	name:    "batch",
-	args:    "-in DIR -prompt TEXT [-out DIR] [-resume] [flags]",
-	summary: "edit every image in a folder; a rerun resumes without paying twice",
-	about: `Edits each image directly in -in (.jpg .jpeg .png .webp .bmp .tif .tiff .gif) with
--prompt, -concurrency at a time, and saves its result into -out under the input's name:
-photos/beach.jpg becomes edited/beach.png (edited/beach_1.png, ... with several).
+	args:    "-in DIR -prompt TEXT | -manifest FILE [-out DIR] [-resume] [flags]",
+	summary: "edit every image in a folder, or every line of a manifest; a rerun resumes without paying twice",
+	about: `Edits each image directly in -in (.jpg .jpeg .png .webp .bmp .tif .tiff .gif; symbolic
+links to files included) with -prompt and the request flags (-n, -size, -seed,
+-negative-prompt, -prompt-extend, -safety-filter, -model, as edit has them), -concurrency
+at a time, and saves its results into -out under the input's name: photos/beach.jpg
+becomes edited/beach.png (edited/beach_1.png, edited/beach_2.png, ... with -n 2 or more).
+` + resultsNaming + ` The stem is the input's name without its
+extension. A symbolic link that leads nowhere (dangling, or a loop) is reported as
+failed, not skipped.
+
+` + manifestHelp + `
 
 Every paid submit is journaled ahead in -out/batch.jsonl, each line synced to disk: that a
-submit of the file (its SHA-256, with the prompt) starts, before the request leaves; then its
-task ID, when the answer comes and before the wait starts. Run the same command again (or
-qwenedit batch -out DIR -resume, which takes -in and -prompt from the journal) after a
-crash, kill, Ctrl-C or -max-wait: saved files are skipped, files whose task ID is journaled
-are waited for, not submitted again, and failed tasks are submitted again.
+submit of the file (its SHA-256, with the prompt and fields) starts, before the request
+leaves; then its task ID, when the answer comes and before the wait starts. Run the same
+command again (or qwenedit batch -out DIR -resume, which takes -in or -manifest, -prompt,
+the request fields and -model from the journal) after a crash, kill, Ctrl-C or -max-wait:
+saved files are skipped, files whose task ID is journaled are waited for, not submitted
+again, and failed tasks are submitted again.
 
 Whatever instant the process dies, the rerun submits no file that may have a task already:
 a file whose submit started but whose task ID is not journaled (the process died before the
@@ -44,33 +52,40 @@ abort"), and journals their task IDs; then it exits 1 with the command that resu
 rerun submits none of them again. A second Ctrl-C, or the 30s bound, cuts off the submits
 still on the wire: their outcome is unknown.
 
-One -out holds one batch (one -in folder, one prompt), run by one process at a time (a
-lock). A changed file (by SHA-256) is a new file. No result ever replaces another file of
--out. A rejected key (401) or an empty balance (402) stops the batch; one image's failure
-does not. With MULEROUTER_API_KEY every new task is charged (the default model); without
-it, or with -fake, the built-in fake server answers and nothing is charged.`,
+One -out holds one batch (one -in folder with one prompt and one set of request fields, or
+one manifest), run by one process at a time (a lock); another prompt or other fields are
+refused with exit status 2. A changed file (by SHA-256) is a new file. No result ever
+replaces another file of -out. Before the first paid submit a free request checks the key:
+a rejected key (401), an empty balance (402) or a server that cannot be reached stops the
+batch at once, with nothing submitted; one image's failure does not stop it. A server that
+goes away later is reported ("server unreachable since 15:04:05, retrying") while the
+waits retry. With MULEROUTER_API_KEY every new task is charged; without it, or with
+-fake, the built-in fake server answers and nothing is charged.`,
 	run:             runBatch,
 	finishesUploads: true,
 }
 
 // batchOptions are batch's flags.
 type batchOptions struct {
-	in, out, prompt string
-	concurrency     int
-	resume          bool
-	resubmitUnknown bool
-	wait            waitFlags
-	fake            fakeFlags
+	in, manifest, out, prompt string
+	req                       requestFlags // the fields of every request of -in, and -model
+	concurrency               int
+	resume                    bool
+	resubmitUnknown           bool
+	wait                      waitFlags
+	fake                      fakeFlags
 }
 
 func parseBatch(c *cli, args []string) (*batchOptions, error) {
 	o := &batchOptions{}
 	fs := newFlagSet("batch")
-	fs.StringVar(&o.in, "in", "", "folder of images to edit (required, unless -resume)")
-	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction for every image, at most 800 characters (required, unless -resume)")
+	fs.StringVar(&o.in, "in", "", "folder of images to edit, each with -prompt (required, unless -manifest or -resume)")
+	fs.StringVar(&o.manifest, "manifest", "", "a JSON Lines `FILE`, one edit per line, instead of -in and -prompt (see above)")
+	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction for every image of -in, at most 800 characters (required with -in, unless -resume)")
+	o.req.register(fs)
 	fs.StringVar(&o.out, "out", "edited", "folder for the results and the journal "+journalName+"; the same -out resumes")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "how many images to edit at once")
-	fs.BoolVar(&o.resume, "resume", false, "resume the batch journaled in -out, with its -in and -prompt")
+	fs.BoolVar(&o.resume, "resume", false, "resume the batch journaled in -out, with its -in or -manifest, -prompt, request fields and -model")
 	fs.BoolVar(&o.resubmitUnknown, "resubmit-unknown", false, "submit again the images whose earlier task cannot be followed: a submit with an unknown outcome, or a task on another server (you may pay twice)")
 	c.registerJSON(fs)
 	o.wait.register(fs, "the next run waits for it, without a new task")
@@ -79,69 +94,41 @@ func parseBatch(c *cli, args []string) (*batchOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(positional) > 0:
+	o.req.given(fs)
+	if len(positional) > 0 {
 		return nil, usagef("unexpected argument %q", positional[0])
-	case !o.resume && (o.in == "" || o.prompt == ""):
-		return nil, usagef("need -in and -prompt (or -resume)")
-	case o.out == "":
-		return nil, usagef("-out must not be empty")
-	case o.concurrency < 1:
-		return nil, usagef("-concurrency must be at least 1")
-	case o.in != "" && sameDir(o.in, o.out):
-		return nil, usagef("-out must differ from -in: the results would be edited again on the next run")
+	}
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	return o, o.wait.check()
+}
+
+// check refuses the combinations of flags that make no batch.
+func (o *batchOptions) check() error {
+	switch {
+	case o.in != "" && o.manifest != "":
+		return usagef("-in and -manifest are exclusive: a batch edits a folder or the lines of a manifest")
+	case o.manifest != "" && o.prompt != "":
+		return usagef("-prompt is given on each line of -manifest, not as a flag")
+	case o.manifest != "" && o.req.anyField() != "":
+		return usagef("%s is given on each line of -manifest (as %q), not as a flag", o.req.anyField(), strings.ReplaceAll(strings.TrimPrefix(o.req.anyField(), "-"), "-", "_"))
+	case !o.resume && o.manifest == "" && (o.in == "" || o.prompt == ""):
+		return usagef("need -in and -prompt, or -manifest (or -resume)")
+	case o.out == "":
+		return usagef("-out must not be empty")
+	case o.concurrency < 1:
+		return usagef("-concurrency must be at least 1")
+	case o.in != "" && sameDir(o.in, o.out):
+		return usagef("-out must differ from -in: the results would be edited again on the next run")
+	}
+	return nil
 }
 
 func sameDir(a, b string) bool {
 	a, errA := filepath.Abs(a)
 	b, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && a == b
-}
-
-// imageExts are the extensions of the formats the API takes. The filter is
-// only by name: the SDK checks each file's content before it is sent.
-var imageExts = []string{".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-
-// findImages lists the image files directly inside dir, sorted by name.
-func findImages(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, e := range entries {
-		if imageEntry(e, imageExts) {
-			files = append(files, e.Name())
-		}
-	}
-	return files, nil // os.ReadDir sorts by name
-}
-
-// imageEntry reports a regular, visible file whose extension is in exts.
-func imageEntry(e fs.DirEntry, exts []string) bool {
-	name := e.Name()
-	return e.Type().IsRegular() && !strings.HasPrefix(name, ".") && slices.Contains(exts, strings.ToLower(filepath.Ext(name)))
-}
-
-// outputStems names each file's results: its name without the extension,
-// or with the extension spelled in when two inputs share a stem (a.jpg and
-// a.png become a_jpg and a_png).
-func outputStems(files []string) map[string]string {
-	count := map[string]int{}
-	for _, f := range files {
-		count[strings.ToLower(strings.TrimSuffix(f, filepath.Ext(f)))]++
-	}
-	stems := make(map[string]string, len(files))
-	for _, f := range files {
-		stem := strings.TrimSuffix(f, filepath.Ext(f))
-		if count[strings.ToLower(stem)] > 1 {
-			stem = strings.ReplaceAll(f, ".", "_")
-		}
-		stems[f] = stem
-	}
-	return stems
 }
 
 func runBatch(ctx context.Context, c *cli, args []string) error {
@@ -153,20 +140,14 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 		if err := resumeFrom(filepath.Join(o.out, journalName), o); err != nil {
 			return err
 		}
-		if sameDir(o.in, o.out) {
+		if o.in != "" && sameDir(o.in, o.out) {
 			return usagef("-out must differ from -in: the results would be edited again on the next run")
 		}
 	}
-	in, err := absDir(o.in)
+	// Every check that needs no server comes before the first call.
+	src, err := o.source(c)
 	if err != nil {
-		return fmt.Errorf("-in: %w", err)
-	}
-	files, err := findImages(o.in)
-	if err != nil {
-		return fmt.Errorf("read -in: %w", err)
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no images (%s) in %s", strings.Join(imageExts, " "), o.in)
+		return err
 	}
 	if err := checkOutDir(o.out); err != nil {
 		return err // exit status 2, naming the folder and the cause
@@ -177,7 +158,7 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 
 	// Lock the journal, then read what earlier runs did and append to it.
 	journalPath := filepath.Join(o.out, journalName)
-	j, last, err := openBatch(journalPath, in, o.prompt, c.stderr)
+	j, last, err := openBatch(journalPath, src.identity, c.stderr)
 	if err != nil {
 		return err
 	}
@@ -187,21 +168,23 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("read -out: %w", err)
 	}
 
-	back, err := c.connect(qwenedit.DefaultModel, keyOrFake, &o.fake)
+	back, err := c.connect(o.req.model, keyOrFake, &o.fake)
 	if err != nil {
 		return err
 	}
 	defer back.stop()
 	if !back.fake {
 		fmt.Fprintf(c.stderr, "submitting to %s (%s): each new task is charged; files saved or journaled already are not submitted again\n",
-			back.base, qwenedit.DefaultModel)
+			back.base, o.req.model)
 	}
 
-	b := &batch{client: back.client, journal: j, opts: o, in: in, taken: taken,
+	b := &batch{client: back.client, journal: j, opts: o, src: src, taken: taken,
 		server: back.base, fake: back.fake, up: &uploads{stop: c.stop},
-		x:    &explainer{base: back.base, model: qwenedit.DefaultModel, fake: back.fake, oneImage: true},
-		prog: newBatchProgress(c.stderr, c.stderrTTY, len(files))}
-	outcomes, fatal := b.runAll(ctx, files, last)
+		x:    &explainer{base: back.base, model: o.req.model, fake: back.fake, oneImage: !src.identity.manifest},
+		prog: newBatchProgress(c.stderr, c.stderrTTY, len(src.jobs))}
+	back.reach.watch(b.prog.serverReach)
+	outcomes, fatal := b.runAll(ctx, src.jobs, last)
+	back.reach.watch(nil)
 	b.prog.close()
 	os.Remove(filepath.Join(o.out, stagingDir)) // only if empty: a crash may leave parts to look at
 
@@ -211,6 +194,75 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 	}
 	return b.summarize(c, outcomes, fatal, interrupted)
 }
+
+// source is what a batch edits: its jobs, and what its journal must keep.
+type source struct {
+	jobs     []job
+	identity batchIdentity
+	noun     string // what a job is, in the summary: "images" or "edits"
+}
+
+// what is what a job is, in a message: "file" or "line".
+func (s *source) what() string {
+	if s.identity.manifest {
+		return "line"
+	}
+	return "file"
+}
+
+// source reads the input: the images of -in, or the lines of -manifest,
+// all checked. Whatever is wrong with it exits 2: nothing was sent.
+func (o *batchOptions) source(c *cli) (*source, error) {
+	if o.manifest != "" {
+		path, err := filepath.Abs(o.manifest)
+		if err != nil {
+			return nil, configf("-manifest %s: %v", o.manifest, err)
+		}
+		jobs, err := readManifest(c, path)
+		if err != nil {
+			return nil, err
+		}
+		return &source{jobs: jobs, noun: "edits", identity: batchIdentity{in: path, manifest: true, model: o.req.model}}, nil
+	}
+	if err := checkInputDir(o.in); err != nil {
+		return nil, err
+	}
+	in, err := absDir(o.in)
+	if err != nil {
+		return nil, configf("-in %s: %v", o.in, err)
+	}
+	files, err := findImages(in)
+	if err != nil {
+		return nil, configf("-in %s: %v; nothing was sent", o.in, bareError(err))
+	}
+	if len(files) == 0 {
+		return nil, configf("no images (%s) in %s; nothing was sent", strings.Join(imageExts, " "), o.in)
+	}
+	fields := o.req.fields.normalized()
+	if err := checkRequest(o.prompt, fields); err != nil {
+		return nil, err
+	}
+	return &source{jobs: folderJobs(in, files, o.prompt, fields), noun: "images",
+		identity: batchIdentity{in: in, prompt: o.prompt, fields: fields, model: o.req.model}}, nil
+}
+
+// checkRequest checks the prompt and fields every image of -in is sent
+// with, once for all, before anything is sent: a -n out of range would
+// fail every image the same way.
+func checkRequest(prompt string, fields requestFields) error {
+	req := &qwenedit.EditRequest{Prompt: prompt, Images: []qwenedit.Image{qwenedit.ImageURL(checkImageURL)}}
+	if err := fields.apply(req, "-size"); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return (&explainer{}).explain(err)
+	}
+	return nil
+}
+
+// checkImageURL stands for the images in checkRequest: a URL is not
+// fetched by Validate, so only the prompt and fields are checked.
+const checkImageURL = "https://example.com/image.png"
 
 // absDir returns dir as an absolute path, its symbolic links resolved, so
 // that the journal names the same folder however it is given.
@@ -226,16 +278,15 @@ func absDir(dir string) (string, error) {
 }
 
 // openBatch opens and locks the journal at path, refuses it if it records
-// another batch than the folder in with prompt, and returns the last record
-// of every file.
-func openBatch(path, in, prompt string, stderr io.Writer) (*journal, map[string]record, error) {
+// another batch than want, and returns the last record of every file.
+func openBatch(path string, want batchIdentity, stderr io.Writer) (*journal, map[string]record, error) {
 	j, err := openJournal(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the journal: %w", err)
 	}
 	recs, unreadable, err := j.read()
 	if err == nil {
-		err = checkBatch(path, recs, in, prompt)
+		err = checkBatch(path, recs, want)
 	}
 	if err != nil {
 		j.Close()
@@ -251,8 +302,9 @@ func openBatch(path, in, prompt string, stderr io.Writer) (*journal, map[string]
 	return j, last, nil
 }
 
-// resumeFrom fills in -in and -prompt, where they are not given, from the
-// journal at path (read without its lock: they never change in a journal).
+// resumeFrom fills in what the flags do not give from the journal at path
+// (read without its lock: these never change in a journal): -in or
+// -manifest, and for -in the prompt and the request fields; and -model.
 func resumeFrom(path string, o *batchOptions) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -273,11 +325,23 @@ func resumeFrom(path string, o *batchOptions) error {
 	case len(recs) == 0 || recs[0].In == "":
 		return usagef("-resume: %s records no batch to resume", path)
 	}
-	if o.in == "" {
-		o.in = recs[0].In
+	first := recs[0]
+	switch {
+	case o.in == "" && o.manifest == "" && first.Manifest:
+		o.manifest = first.In
+	case o.in == "" && o.manifest == "":
+		o.in = first.In
 	}
-	if o.prompt == "" {
-		o.prompt = recs[0].Prompt
+	if o.manifest == "" {
+		if o.prompt == "" {
+			o.prompt = first.Prompt
+		}
+		if o.req.anyField() == "" {
+			o.req.fields = first.requestFields
+		}
+	}
+	if !o.req.set["model"] {
+		o.req.model = first.model()
 	}
 	return nil
 }
@@ -304,17 +368,16 @@ func existingResults(dir string) (map[string]string, error) {
 	return taken, nil
 }
 
-// runAll works through files with at most -concurrency at once. It returns
-// each file's outcome, and the error that stopped the batch early, if any.
+// runAll works through jobs with at most -concurrency at once. It returns
+// each job's outcome, and the error that stopped the batch early, if any.
 //
 // The first Ctrl-C starts no new submit and ends the waits and downloads
 // (their task IDs are journaled: the next run takes them up), but lets
 // the submits on the wire finish, so that their IDs are journaled too;
 // only the end of ctx (a second Ctrl-C, or the bound after the first)
 // cuts those off, leaving them unknown.
-func (b *batch) runAll(ctx context.Context, files []string, last map[string]record) ([]outcome, error) {
-	outcomes := make([]outcome, len(files))
-	stems := outputStems(files)
+func (b *batch) runAll(ctx context.Context, jobs []job, last map[string]record) ([]outcome, error) {
+	outcomes := make([]outcome, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.opts.concurrency)
 	work, stopWork := context.WithCancel(gctx)
@@ -326,8 +389,9 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 		stopWork()
 	})
 	defer release()
-	for i, file := range files {
-		jb, settled := b.plan(job{file: file, stem: stems[file]}, last)
+	var keyFatal error
+	for i, jb := range jobs {
+		jb, settled := b.plan(jb, last)
 		if settled != nil {
 			outcomes[i] = *settled
 			continue
@@ -336,17 +400,22 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 			outcomes[i] = notStarted(jb, work.Err())
 			continue
 		}
+		if out, err := b.checkKeyBefore(work, jb); err != nil {
+			outcomes[i], keyFatal = out, err
+			stopWork() // every other submit would fail the same way
+			continue
+		}
 		g.Go(func() error {
 			b.prog.started()
 			out := b.process(gctx, work, jb)
 			outcomes[i] = out
 			switch out.state {
 			case edited:
-				b.prog.ended(edited, "%s: saved as %s", jb.file, strings.Join(out.outputs, ", "))
+				b.prog.ended(edited, "%s: saved as %s", jb.label(), strings.Join(out.outputs, ", "))
 			case resumable:
-				b.prog.ended(resumable, "%s: %s", jb.file, out.pending())
+				b.prog.ended(resumable, "%s: %s", jb.label(), out.pending())
 			default:
-				b.prog.ended(failed, "%s: %s (%s)", jb.file, out.msg, out.next)
+				b.prog.ended(failed, "%s: %s (%s)", jb.label(), out.msg, out.next)
 			}
 			if out.stop || errors.Is(out.err, qwenedit.ErrUnauthorized) || errors.Is(out.err, qwenedit.ErrPaymentRequired) {
 				return out.err // every other image would fail the same way, or cost twice: stop them all
@@ -354,8 +423,50 @@ func (b *batch) runAll(ctx context.Context, files []string, last map[string]reco
 			return nil // one image's failure is reported at the end, it does not stop the others
 		})
 	}
-	return outcomes, g.Wait()
+	err := g.Wait()
+	if keyFatal != nil {
+		return outcomes, keyFatal
+	}
+	return outcomes, err
 }
+
+// checkKeyBefore checks the key (see verifyKey), once, before the first
+// job that needs a submit, so that a key the server refuses, or a server
+// that cannot be reached, stops the batch before any job starts. It
+// returns the job's outcome and the error that stops the batch, or a nil
+// error to go on.
+func (b *batch) checkKeyBefore(ctx context.Context, jb job) (outcome, error) {
+	if jb.taskID != "" {
+		return outcome{}, nil // a task to follow: no submit
+	}
+	err := b.keyChecked(ctx)
+	switch {
+	case err == nil:
+		return outcome{}, nil
+	case ctxDone(err):
+		return notStarted(jb, err), nil // the first Ctrl-C: the loop stops the rest
+	case unreachable(err) != nil:
+		return notStarted(jb, err), &unreachableError{host: hostOf(b.server), err: err}
+	}
+	b.prog.started()
+	out := b.submitFailed(jb, outcome{file: jb.file, line: jb.line}, err, false)
+	b.prog.ended(failed, "%s: %s (%s)", jb.label(), out.msg, out.next)
+	return out, err
+}
+
+// unreachableError is a server that gave no answer to the key check, made
+// before the first submit: the batch stops with nothing submitted.
+type unreachableError struct {
+	host string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	return "cannot reach " + e.host + ": " + clean(unreachable(e.err).Error()) +
+		"; nothing was submitted: check the network (and MULEROUTER_BASE_URL), then run the same command again"
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
 
 // summarize reports every file (plain lines, or a JSON object each) and
 // returns the command's error: nil only if every file is saved.
@@ -378,8 +489,8 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 			c.printJSON(b.jsonResult(out))
 		}
 	}
-	fmt.Fprintf(w, "%d images: %d edited, %d already saved, %d failed, %d to resume\n",
-		len(outcomes), count[edited], count[skipped], count[failed], count[resumable])
+	fmt.Fprintf(w, "%d %s: %d edited, %d already saved, %d failed, %d to resume\n",
+		len(outcomes), b.src.noun, count[edited], count[skipped], count[failed], count[resumable])
 	if byFake > 0 {
 		fmt.Fprintf(w, "  %d of the results already saved were made by the built-in fake server, not by MuleRouter: delete them to have them edited for real\n", byFake)
 	}
@@ -391,23 +502,26 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 		switch {
 		case c.json:
 		case out.state == failed:
-			fmt.Fprintf(w, "  %s: %s\n      %s\n", out.file, out.msg, out.next)
+			fmt.Fprintf(w, "  %s: %s\n      %s\n", out.label(), out.msg, out.next)
 		case out.state == resumable && out.taskID != "":
-			fmt.Fprintf(w, "  %s: %s\n", out.file, out.pending())
+			fmt.Fprintf(w, "  %s: %s\n", out.label(), out.pending())
 		}
 	}
 	fmt.Fprintf(w, "results in %s, journal %s\n", b.opts.out, filepath.Join(b.opts.out, journalName))
 
 	undone := count[failed] + count[resumable]
+	var unreached *unreachableError
 	switch {
+	case errors.As(fatal, &unreached):
+		return &failure{msg: unreached.Error(), code: exitFailure, kind: "unreachable", err: fatal}
 	case fatal != nil:
 		f := b.x.explain(fatal)
 		return &failure{msg: "stopped: " + f.msg, code: exitFailure, kind: f.kind, err: fatal}
 	case interrupted != nil:
-		return &failure{msg: fmt.Sprintf("interrupted with %d of %d images not done: run the same command again (or qwenedit batch -out %s -resume) to resume",
-			undone, len(outcomes), shellQuote(b.opts.out)), code: exitFailure, kind: "interrupted"}
+		return &failure{msg: fmt.Sprintf("interrupted with %d of %d %s not done: run the same command again (or qwenedit batch -out %s -resume) to resume",
+			undone, len(outcomes), b.src.noun, shellQuote(b.opts.out)), code: exitFailure, kind: "interrupted"}
 	case undone > 0:
-		return &failure{msg: fmt.Sprintf("%d of %d images not done", undone, len(outcomes)), code: exitFailure, kind: "not_done"}
+		return &failure{msg: fmt.Sprintf("%d of %d %s not done", undone, len(outcomes), b.src.noun), code: exitFailure, kind: "not_done"}
 	}
 	return nil
 }
@@ -415,6 +529,9 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 // jsonResult is a file's outcome as -json prints it.
 func (b *batch) jsonResult(out outcome) result {
 	r := result{File: out.file, TaskID: out.taskID, Outcome: out.state.String(), Fake: b.fake || out.byFake}
+	if out.line > 0 { // a manifest's line, named by its out name
+		r.File, r.Line, r.Name = "", out.line, out.file
+	}
 	for _, name := range out.outputs {
 		r.Saved = append(r.Saved, filepath.Join(b.opts.out, name))
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -41,7 +41,7 @@ func (o ran) errMsg() string {
 
 // picture is a distinct 384×384 test image: a gradient in a colour of its own.
 func picture(i int) *image.NRGBA {
-	const side = qwenedit.MinImageSide
+	const side = limits.MinImageSide
 	img := image.NewNRGBA(image.Rect(0, 0, side, side))
 	for y := range side {
 		for x := range side {
@@ -334,11 +334,11 @@ func TestBatchInterruptedResumesWithoutPayingTwice(t *testing.T) {
 	assertInverted(t, filepath.Join(in, "c.png"), filepath.Join(out, "c.png"))
 
 	// Run 4: nothing to do, nothing sent.
-	before := srv.RequestCount()
+	before := len(srv.Requests())
 	o = batchRun(context.Background(), e, args...)
 	require.Equal(t, exitOK, o.code, o.stderr)
 	assert.Contains(t, o.stdout, "5 images: 0 edited, 5 already saved, 0 failed, 0 to resume")
-	assert.Equal(t, before, srv.RequestCount(), "no request at all")
+	assert.Equal(t, before, len(srv.Requests()), "no request at all")
 }
 
 func TestBatchResumeNeedsAJournal(t *testing.T) {
@@ -544,7 +544,7 @@ func TestBatchAnotherPromptInTheSameOutputIsRefused(t *testing.T) {
 	require.Equal(t, exitOK, batchRun(context.Background(), e, "-in", in, "-prompt", prompt, "-out", out).code)
 
 	o := batchRun(context.Background(), e, "-in", in, "-prompt", "Make it a pencil drawing", "-out", out)
-	assert.Equal(t, exitFailure, o.code)
+	assert.Equal(t, exitUsage, o.code, "found before anything is sent")
 	assert.Contains(t, o.errMsg(), "another prompt")
 	assert.Equal(t, 1, srv.SubmitCount())
 }
@@ -643,7 +643,7 @@ func TestBatchATaskOnAnotherServerIsNotSubmittedAgainSilently(t *testing.T) {
 	assert.Contains(t, o.stdout, "1 images: 0 edited, 0 already saved, 1 failed, 0 to resume")
 	assert.Contains(t, o.stdout, "task "+taskID+" was submitted to "+first.URL()+", not to this one ("+second.URL()+")")
 	assert.Contains(t, o.stdout, "run against "+first.URL()+" to resume it, or rerun with -resubmit-unknown to submit it again here (you may pay twice)")
-	assert.Zero(t, second.RequestCount(), "nothing sent")
+	assert.Zero(t, len(second.Requests()), "nothing sent")
 
 	o = batchRun(context.Background(), e2, append(args, "-fake")...)
 	assert.Equal(t, exitFailure, o.code)
@@ -733,8 +733,8 @@ func TestBatchAJournalOfAnotherInputFolderIsRefused(t *testing.T) {
 	require.Equal(t, exitOK, batchRun(context.Background(), e, "-in", day1, "-prompt", prompt, "-out", out).code)
 
 	o := batchRun(context.Background(), e, "-in", day2, "-prompt", prompt, "-out", out)
-	assert.Equal(t, exitFailure, o.code)
-	assert.Equal(t, filepath.Join(out, journalName)+" records a batch of the folder "+absIn(t, day1)+", not of "+absIn(t, day2)+
+	assert.Equal(t, exitUsage, o.code, "found before anything is sent")
+	assert.Equal(t, filepath.Join(out, journalName)+" records a batch of the folder "+absIn(t, day1)+", not of the folder "+absIn(t, day2)+
 		"; use another -out, or -in "+absIn(t, day1)+" to resume it", o.errMsg())
 	assert.Empty(t, o.stdout)
 	assert.Equal(t, 1, srv.SubmitCount())
@@ -752,7 +752,7 @@ func TestBatchAChangedFileIsANewFile(t *testing.T) {
 	require.NoError(t, err)
 
 	// a.png changes: its result is not skipped, nor replaced.
-	writePicture(t, in, "a.png", qwenedit.MinImageSide, qwenedit.MinImageSide, 40*5)
+	writePicture(t, in, "a.png", limits.MinImageSide, limits.MinImageSide, 40*5)
 	o := batchRun(context.Background(), e, args...)
 	assert.Equal(t, exitFailure, o.code)
 	assert.Equal(t, "1 of 2 images not done", o.errMsg())
@@ -783,7 +783,7 @@ func TestBatchAChangedFileIsNotResumedFromItsOldTask(t *testing.T) {
 	assert.Equal(t, exitFailure, batchRun(context.Background(), e, append(args, "-max-wait", "50ms")...).code)
 	oldTask := srv.Tasks()[0].ID
 
-	writePicture(t, in, "a.png", qwenedit.MinImageSide, qwenedit.MinImageSide, 40*5)
+	writePicture(t, in, "a.png", limits.MinImageSide, limits.MinImageSide, 40*5)
 	clock.step.Store(int64(time.Minute))
 	o := batchRun(context.Background(), e, args...)
 	require.Equal(t, exitOK, o.code, o.stderr)
@@ -839,8 +839,8 @@ func TestBatchFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-prompt", "p"}, "need -in and -prompt (or -resume)"},
-		{[]string{"-in", dir}, "need -in and -prompt (or -resume)"},
+		{[]string{"-prompt", "p"}, "need -in and -prompt, or -manifest (or -resume)"},
+		{[]string{"-in", dir}, "need -in and -prompt, or -manifest (or -resume)"},
 		{[]string{"-in", dir, "-prompt", "p", "-out", dir}, "-out must differ from -in"},
 		{[]string{"-in", dir, "-prompt", "p", "-concurrency", "0"}, "-concurrency must be at least 1"},
 		{[]string{"-in", dir, "-prompt", "p", "-poll", "-1s"}, "-poll must not be negative"},
@@ -851,7 +851,7 @@ func TestBatchFlags(t *testing.T) {
 		assert.Contains(t, o.errMsg(), tc.want, tc.args)
 	}
 	o := batchRun(context.Background(), env{}, "-in", dir, "-prompt", "p", "-out", filepath.Join(dir, "out"))
-	assert.Equal(t, exitFailure, o.code)
+	assert.Equal(t, exitUsage, o.code, "found before anything is sent")
 	assert.Contains(t, o.errMsg(), "no images")
 	assert.NoDirExists(t, filepath.Join(dir, "out"), "nothing created for a folder without images")
 }

@@ -17,12 +17,12 @@ import (
 // stagingDir, inside -out, receives results before they are renamed after their input.
 const stagingDir = ".incoming"
 
-// batch is one run of the batch command over a folder.
+// batch is one run of the batch command over a folder or a manifest.
 type batch struct {
 	client  *qwenedit.Client
 	journal *journal
 	opts    *batchOptions
-	in      string            // -in, absolute
+	src     *source           // what is edited
 	taken   map[string]string // the images in -out before the run, by lower-case stem
 	server  string
 	fake    bool // server is the built-in fake, whose tasks end with this run
@@ -41,13 +41,14 @@ func (b *batch) keyChecked(ctx context.Context) error {
 	if b.fake {
 		return nil
 	}
-	b.keyOnce.Do(func() { b.keyErr = verifyKey(ctx, b.client) })
+	b.keyOnce.Do(func() { b.keyErr = verifyKey(quiet(ctx), b.client) })
 	return b.keyErr
 }
 
-// outcome is what became of one input file in this run.
+// outcome is what became of one input file (or manifest line) in this run.
 type outcome struct {
-	file    string
+	file    string // the job's: the name inside -in, or the manifest line's out name
+	line    int    // the manifest line, 0 for a file of -in
 	state   state
 	taskID  string
 	outputs []string // names inside -out
@@ -57,6 +58,17 @@ type outcome struct {
 	stop    bool   // err must stop the whole batch (besides a rejected key or an empty balance)
 	byFake  bool   // skipped: saved by the built-in fake server, though this run is not
 	unknown bool   // a submit's outcome is unknown (this run's, or a run's that died while submitting)
+}
+
+// label names the outcome's file, or manifest line, for the user.
+func (o *outcome) label() string { return label(o.file, o.line) }
+
+// label names a file of -in, or a manifest line by its number and out name.
+func label(file string, line int) string {
+	if line == 0 {
+		return file
+	}
+	return fmt.Sprintf("line %d (%s)", line, file)
 }
 
 // pending says why a resumable file is not done and what the next run does.
@@ -81,23 +93,48 @@ func (s state) String() string {
 	return [...]string{"edited", "skipped", "failed", "resumable"}[s]
 }
 
-// job is one file to work on.
+// job is one file, or manifest line, to work on.
 type job struct {
-	file   string // name inside -in
-	sum    string // SHA-256 of its content
-	stem   string // results are stem.png
-	taskID string // a task of an earlier run to wait for, instead of submitting
+	file    string   // the journal's key: the name inside -in, or the manifest line's out name
+	line    int      // the manifest line, 0 for a file of -in
+	edit    editSpec // what to submit
+	sum     string   // SHA-256 of the file's content, or of the manifest line's identity (see lineSum)
+	stem    string   // results are stem.png, or stem_1.png, ...
+	taskID  string   // a task of an earlier run to wait for, instead of submitting
+	problem error    // found while listing -in (a dangling link): reported, never submitted
+}
+
+// editSpec is the request of a job, as the user gave it.
+type editSpec struct {
+	images []string // paths or http(s) URLs
+	prompt string
+	fields requestFields
+}
+
+// label names the job for the user.
+func (jb job) label() string { return label(jb.file, jb.line) }
+
+// request builds jb's request. Its images and fields were checked before
+// the first submit (a manifest's) or are a file and the flags.
+func (jb job) request() (*qwenedit.EditRequest, error) {
+	return newRequest(jb.edit.images, jb.edit.prompt, jb.edit.fields, "size")
 }
 
 // plan decides, from the file's content and its last record, what to do
 // with it: a job (to submit it, or to follow an earlier task), or, if
 // there is nothing to do or it must be left alone, its outcome.
 func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
-	sum, err := fileSum(filepath.Join(b.opts.in, jb.file))
-	if err != nil {
-		return jb, b.refuse(jb, fmt.Errorf("read: %w", err), "fix or remove the file")
+	if jb.problem != nil {
+		return jb, b.refuse(jb, jb.problem, "fix or remove the link")
 	}
-	jb.sum = sum
+	if jb.sum == "" {
+		sum, err := fileSum(jb.edit.images[0])
+		if err != nil {
+			return jb, b.refuse(jb, fmt.Errorf("read: %w", err), "fix or remove the file")
+		}
+		jb.sum = sum
+	}
+	sum := jb.sum
 	r, ok := last[jb.file]
 	switch {
 	case !ok, r.Status == statusFailed:
@@ -107,7 +144,7 @@ func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
 			return jb, b.refuse(jb, fmt.Errorf("changed since its result %s was saved (task %s)", strings.Join(r.Outputs, ", "), r.TaskID),
 				"not submitted, so as not to replace that result: move it out of "+b.opts.out+" to edit the new content, or use another -out")
 		}
-		b.prog.logf("%s: changed since its earlier task %s: it is a new file", jb.file, r.TaskID)
+		b.prog.logf("%s: changed since its earlier task %s: it is a new %s", jb.label(), r.TaskID, b.src.what())
 	case r.Status == statusSaved && b.allExist(r.Outputs):
 		return jb, b.skip(jb, r)
 	case (r.Status == statusSaved || r.Status == statusSubmitted) && r.followable(b.server):
@@ -120,9 +157,11 @@ func (b *batch) plan(jb job, last map[string]record) (job, *outcome) {
 	default:
 		// Saved, its results removed, on a server that is not this one: submit.
 	}
-	if name, ok := b.taken[strings.ToLower(jb.stem)]; ok {
-		return jb, b.refuse(jb, fmt.Errorf("%s is already in %s, and was not made from this file as it is now", name, b.opts.out),
-			"not submitted, so as not to replace it: move it away, or use another -out")
+	for _, stem := range resultStems(jb.stem, jb.edit.fields.results()) {
+		if name, ok := b.taken[strings.ToLower(stem)]; ok {
+			return jb, b.refuse(jb, fmt.Errorf("%s is already in %s, and was not made from this %s as it is now", name, b.opts.out, b.src.what()),
+				"not submitted, so as not to replace it: move it away, or use another -out")
+		}
 	}
 	return jb, nil
 }
@@ -156,20 +195,20 @@ func (b *batch) refuseUnfollowable(jb job, r record) *outcome {
 
 // skip is the outcome of a file saved by an earlier run.
 func (b *batch) skip(jb job, r record) *outcome {
-	out := &outcome{file: jb.file, state: skipped, taskID: r.TaskID, outputs: r.Outputs, byFake: r.BuiltinFake && !b.fake}
+	out := &outcome{file: jb.file, line: jb.line, state: skipped, taskID: r.TaskID, outputs: r.Outputs, byFake: r.BuiltinFake && !b.fake}
 	by := ""
 	if out.byFake {
 		by = " by the built-in fake server (delete it to have it edited for real)"
 	}
-	b.prog.skipped("%s: already saved as %s%s", jb.file, strings.Join(r.Outputs, ", "), by)
+	b.prog.skipped("%s: already saved as %s%s", jb.label(), strings.Join(r.Outputs, ", "), by)
 	return out
 }
 
 // refuse is the outcome of a file left alone, with why and what to do.
 func (b *batch) refuse(jb job, err error, next string) *outcome {
 	b.prog.started()
-	b.prog.ended(failed, "%s: %v (%s)", jb.file, err, next)
-	return &outcome{file: jb.file, state: failed, err: err, msg: err.Error(), next: next}
+	b.prog.ended(failed, "%s: %v (%s)", jb.label(), err, next)
+	return &outcome{file: jb.file, line: jb.line, state: failed, err: err, msg: err.Error(), next: next}
 }
 
 // process submits one file (or takes the task of an earlier run), waits for
@@ -177,7 +216,7 @@ func (b *batch) refuse(jb job, err error, next string) *outcome {
 // runs under ctx, which ends only when the batch is aborted; the rest
 // under work, which the first Ctrl-C ends too.
 func (b *batch) process(ctx, work context.Context, jb job) outcome {
-	out := outcome{file: jb.file, taskID: jb.taskID}
+	out := outcome{file: jb.file, line: jb.line, taskID: jb.taskID}
 	if err := work.Err(); err != nil {
 		return notStarted(jb, err)
 	}
@@ -188,7 +227,7 @@ func (b *batch) process(ctx, work context.Context, jb job) outcome {
 		}
 		out.taskID = submitted.taskID
 	} else {
-		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.file, out.taskID)
+		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.label(), out.taskID)
 	}
 
 	task, err := b.client.WaitForResult(work, out.taskID, b.opts.wait.options(b.fake)...)
@@ -204,7 +243,7 @@ func (b *batch) process(ctx, work context.Context, jb job) outcome {
 	r := b.record(jb, out.taskID, statusSaved)
 	r.Outputs = outputs
 	if err := b.journal.append(r); err != nil {
-		b.prog.warnf("%s: saved but not journaled (%v): the next run downloads it again", jb.file, err)
+		b.prog.warnf("%s: saved but not journaled (%v): the next run downloads it again", jb.label(), err)
 	}
 	return out
 }
@@ -216,13 +255,13 @@ func (b *batch) process(ctx, work context.Context, jb job) outcome {
 // the file's outcome and false. Nothing starts after the first Ctrl-C; a
 // submit already on its way runs under ctx to its end.
 func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
-	out := outcome{file: jb.file}
-	req := &qwenedit.EditRequest{
-		Images: []qwenedit.Image{qwenedit.ImageFile(filepath.Join(b.opts.in, jb.file))},
-		Prompt: b.opts.prompt,
+	out := outcome{file: jb.file, line: jb.line}
+	req, err := jb.request()
+	if err == nil {
+		err = req.Validate()
 	}
 	// Refused before anything is sent: no record, as nothing can exist.
-	if err := req.Validate(); err != nil {
+	if err != nil {
 		return b.submitFailed(jb, out, err, false), false
 	}
 	if err := b.keyChecked(work); err != nil {
@@ -246,7 +285,7 @@ func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
 	if err := b.journal.append(b.record(jb, info.ID, statusSubmitted)); err != nil {
 		return notJournaled(out, fmt.Errorf("task %s was submitted but could not be journaled: %w", info.ID, err)), false
 	}
-	b.prog.logf("%s: submitted as task %s", jb.file, info.ID)
+	b.prog.logf("%s: submitted as task %s", jb.label(), info.ID)
 	return out, true
 }
 
@@ -272,7 +311,7 @@ func notJournaledAhead(out outcome, err error) outcome {
 
 // notStarted is the outcome of a file the batch was stopped before.
 func notStarted(jb job, err error) outcome {
-	out := outcome{file: jb.file, state: resumable, taskID: jb.taskID, err: err, msg: "interrupted", next: "not started: the next run does it"}
+	out := outcome{file: jb.file, line: jb.line, state: resumable, taskID: jb.taskID, err: err, msg: "interrupted", next: "not started: the next run does it"}
 	if jb.taskID != "" {
 		out.next = "was not waited for: the next run waits for it, without a new task"
 	}
@@ -302,7 +341,7 @@ func (b *batch) submitFailed(jb job, out outcome, err error, ahead bool) outcome
 	case ctxDone(err):
 		out.state, out.next = resumable, "not submitted: the next run does it"
 	case errors.Is(err, qwenedit.ErrInvalidRequest):
-		out.next = "the image or prompt was refused before any task was created: fix or remove the file"
+		out.next = "the image or prompt was refused before any task was created: fix or remove the " + b.src.what()
 	default:
 		out.next = "nothing was created: the next run submits it again"
 	}
@@ -319,7 +358,7 @@ func (b *batch) clearAhead(jb job, out *outcome) {
 	r := b.record(jb, "", statusFailed)
 	r.Error = out.msg
 	if jerr := b.journal.append(r); jerr != nil {
-		b.prog.warnf("%s: %v", jb.file, jerr)
+		b.prog.warnf("%s: %v", jb.label(), jerr)
 		out.next = "nothing was created, but the journal could not record it: the next run reports an unknown outcome; rerun with -resubmit-unknown to submit it again (no task exists)"
 	}
 }
@@ -370,14 +409,15 @@ func (b *batch) journalFailure(jb job, taskID, msg string) {
 	r := b.record(jb, taskID, statusFailed)
 	r.Error = msg
 	if jerr := b.journal.append(r); jerr != nil {
-		b.prog.warnf("%s: %v", jb.file, jerr)
+		b.prog.warnf("%s: %v", jb.label(), jerr)
 	}
 }
 
 // record is the journal line of jb's task in this run.
 func (b *batch) record(jb job, taskID, status string) record {
-	return record{File: jb.file, In: b.in, SHA256: jb.sum, TaskID: taskID, Status: status,
-		Prompt: b.opts.prompt, Server: b.server, BuiltinFake: b.fake}
+	id := b.src.identity
+	return record{File: jb.file, In: id.in, Manifest: id.manifest, Line: jb.line, SHA256: jb.sum, TaskID: taskID, Status: status,
+		Prompt: jb.edit.prompt, requestFields: jb.edit.fields, Model: journalModel(id.model), Server: b.server, BuiltinFake: b.fake}
 }
 
 // occupiedError is a result not saved because its name in -out holds another file.
@@ -391,8 +431,8 @@ func (e *occupiedError) Error() string {
 }
 
 // save downloads the results with SaveImages, which names them after the
-// task, and renames them after the input: stem.png, or stem_1.png,
-// stem_2.png, ... for several. Both steps are atomic: a file in -out is
+// task, and renames them after the input as resultName names them:
+// stem.png, or stem_1.png, stem_2.png, ... for several. Both steps are atomic: a file in -out is
 // complete. It never replaces a file of -out with other content: if one
 // is in the way, it moves no result and returns an *occupiedError.
 func (b *batch) save(ctx context.Context, task *qwenedit.Task, stem string) ([]string, error) {
@@ -402,10 +442,7 @@ func (b *batch) save(ctx context.Context, task *qwenedit.Task, stem string) ([]s
 	}
 	names := make([]string, len(paths))
 	for i, p := range paths {
-		names[i] = stem + filepath.Ext(p)
-		if len(paths) > 1 {
-			names[i] = fmt.Sprintf("%s_%d%s", stem, i+1, filepath.Ext(p))
-		}
+		names[i] = resultName(stem, i, len(paths), filepath.Ext(p))
 	}
 	b.saveMu.Lock()
 	defer b.saveMu.Unlock()

@@ -18,8 +18,10 @@ var downloadCommand = &command{
 	summary: "save result URLs, or the results of a finished task",
 	about: `Given result URLs (http or https), saves each into -out under the last two parts of
 its path (<task id>_result_00.png). Given a TASK_ID, saves the results of that finished
-task as <task id>_<n>.png, like wait but without waiting. Result URLs are valid for 24
-hours. TASK_ID needs MULEROUTER_API_KEY; URLs do not.
+task named after it, like wait but without waiting. Result URLs are valid for 24 hours.
+TASK_ID needs MULEROUTER_API_KEY; URLs do not.
+
+` + resultsNaming + ` For a TASK_ID the stem is the task ID.
 
 ` + outputHelp,
 	run: runDownload,

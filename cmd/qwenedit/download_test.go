@@ -23,8 +23,8 @@ func TestDownloadATask(t *testing.T) {
 
 	o := runCLI(context.Background(), e, "download", id, "-out", out)
 	require.Equal(t, exitOK, o.code, o.stderr)
-	assert.Equal(t, "saved "+filepath.Join(out, id+"_0.png")+"\n", o.stdout)
-	assertInverted(t, sample, filepath.Join(out, id+"_0.png"))
+	assert.Equal(t, "saved "+filepath.Join(out, id+".png")+"\n", o.stdout)
+	assertInverted(t, sample, filepath.Join(out, id+".png"))
 	assert.Equal(t, 1, requestsTo(srv, "GET", "/generation/"+id))
 }
 

@@ -2,21 +2,23 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 )
 
 var editCommand = &command{
 	name:    "edit",
 	args:    "-image FILE|URL [-image FILE|URL ...] -prompt TEXT [-out DIR] [flags]",
 	summary: "edit 1 to 3 images with an instruction and save the results",
-	about: `Submits one edit task, waits for it and saves the results into -out as <task id>_<n>.png.
-The images are "Image 1", "Image 2" and "Image 3" in the prompt, in the order given; the
-output's aspect ratio follows the last one. Unset request flags are left to the server.
+	about: `Submits one edit task, waits for it and saves its results into -out, named after the
+task. The images are "Image 1", "Image 2" and "Image 3" in the prompt, in the order given;
+the output's aspect ratio follows the last one. Unset request flags are left to the server.
+
+` + resultsNaming + ` The stem is the task ID.
 
 With MULEROUTER_API_KEY set the task is charged: the host is named before the call, and
 the task ID as soon as it exists, with the command that resumes an interrupted wait
@@ -36,19 +38,12 @@ is then unknown. During the wait, Ctrl-C stops it: the task goes on and is charg
 
 // editOptions are edit's flags.
 type editOptions struct {
-	images       imageList
-	prompt       string
-	negative     string
-	n            int
-	seed         int
-	seedSet      bool // -seed was given: 0 is a seed too
-	size         string
-	promptExtend optionalBool
-	safety       optionalBool
-	model        string
-	out          string
-	wait         waitFlags
-	fake         fakeFlags
+	images imageList
+	prompt string
+	req    requestFlags // the other fields and -model, as batch has them
+	out    string
+	wait   waitFlags
+	fake   fakeFlags
 }
 
 func runEdit(ctx context.Context, c *cli, args []string) error {
@@ -56,14 +51,8 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("edit")
 	fs.Var(&o.images, "image", "the `FILE|URL` (http or https) of an input image; repeat for up to 3: \"Image 1\" to \"Image 3\" in the prompt")
 	fs.StringVar(&o.prompt, "prompt", "", "the edit instruction, at most 800 characters (required)")
-	fs.StringVar(&o.negative, "negative-prompt", "", "what to avoid, at most 500 characters")
-	fs.IntVar(&o.n, "n", 0, "number of results, 1 to 6 (default: the server's, 1)")
-	fs.IntVar(&o.seed, "seed", 0, "random seed, 0 to 2147483647 (default: none, the server picks one)")
-	fs.StringVar(&o.size, "size", "", "output size `WxH` or W*H, each side 512 to 2048 (default: about 1024x1024, the last image's aspect ratio)")
-	fs.Var(&o.promptExtend, "prompt-extend", "let a language model rewrite the prompt: -prompt-extend or -prompt-extend=false (default: the server's, true)")
-	fs.Var(&o.safety, "safety-filter", "the content safety filter: -safety-filter or -safety-filter=false (default: the server's, true)")
+	o.req.register(fs)
 	fs.StringVar(&o.out, "out", "out", "folder for the results")
-	registerModel(fs, &o.model)
 	c.registerJSON(fs)
 	o.wait.register(fs, "resume with qwenedit wait")
 	o.fake.register(fs)
@@ -71,7 +60,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) { o.seedSet = o.seedSet || f.Name == "seed" })
+	o.req.given(fs)
 	if len(positional) > 0 {
 		return usagef("unexpected argument %q: give each image with -image", positional[0])
 	}
@@ -83,7 +72,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	x := &explainer{model: o.model, images: o.images, out: o.out}
+	x := &explainer{model: o.req.model, images: o.images, out: o.out}
 	res := result{}
 	// Check all that can be checked before a server is chosen, let alone charged.
 	if err := req.Validate(); err != nil {
@@ -92,16 +81,16 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 	if err := checkOutDir(o.out); err != nil {
 		return err
 	}
-	b, err := c.connect(o.model, keyOrFake, &o.fake)
+	b, err := c.connect(o.req.model, keyOrFake, &o.fake)
 	if err != nil {
 		return err
 	}
 	defer b.stop()
 	x.base, x.fake, res.Fake = b.base, b.fake, b.fake
 	if b.fake {
-		fmt.Fprintf(c.stderr, "submitting to the built-in fake server (%s): not charged\n", o.model)
+		fmt.Fprintf(c.stderr, "submitting to the built-in fake server (%s): not charged\n", o.req.model)
 	} else {
-		fmt.Fprintf(c.stderr, "submitting to %s (%s): this call is charged\n", b.base, o.model)
+		fmt.Fprintf(c.stderr, "submitting to %s (%s): this call is charged\n", b.base, o.req.model)
 	}
 
 	// The first Ctrl-C lets the submit on the wire finish, so that its task
@@ -119,7 +108,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 			if b.fake {
 				fmt.Fprintf(c.stderr, "task %s submitted\n", t.ID)
 			} else {
-				fmt.Fprintf(c.stderr, "task %s submitted; if this stops, resume with: %s\n", t.ID, waitCommandLine(t.ID, o.model, o.out))
+				fmt.Fprintf(c.stderr, "task %s submitted; if this stops, resume with: %s\n", t.ID, waitCommandLine(t.ID, o.req.model, o.out))
 			}
 			progress = c.newTaskProgress(t.ID)
 		}),
@@ -176,37 +165,13 @@ func urlArg(arg string) (isURL bool, badScheme string) {
 func (o *editOptions) request() (*qwenedit.EditRequest, error) {
 	switch {
 	case len(o.images) == 0:
-		return nil, usagef("need -image (1 to %d, a file or an http(s) URL)", qwenedit.MaxImages)
-	case len(o.images) > qwenedit.MaxImages:
-		return nil, usagef("-image given %d times: the API takes 1 to %d images", len(o.images), qwenedit.MaxImages)
+		return nil, usagef("need -image (1 to %d, a file or an http(s) URL)", limits.MaxImages)
+	case len(o.images) > limits.MaxImages:
+		return nil, usagef("-image given %d times: the API takes 1 to %d images", len(o.images), limits.MaxImages)
 	case o.prompt == "":
 		return nil, usagef("need -prompt")
 	}
-	req := &qwenedit.EditRequest{
-		Prompt:         o.prompt,
-		NegativePrompt: o.negative,
-		N:              o.n,
-		PromptExtend:   o.promptExtend.v,
-		SafetyFilter:   o.safety.v,
-	}
-	for i, arg := range o.images {
-		img, err := imageArg(i, arg)
-		if err != nil {
-			return nil, err
-		}
-		req.Images = append(req.Images, img)
-	}
-	if o.seedSet {
-		req.Seed = qwenedit.Ptr(o.seed)
-	}
-	if o.size != "" {
-		size, err := qwenedit.ParseSize(o.size)
-		if err != nil {
-			return nil, usagef("-size %q: want WIDTHxHEIGHT or WIDTH*HEIGHT, such as 1024x768", o.size)
-		}
-		req.Size = size
-	}
-	return req, nil
+	return newRequest(o.images, o.prompt, o.req.fields, "-size")
 }
 
 // imageArg is the i-th -image: an http(s) URL, or a local file.

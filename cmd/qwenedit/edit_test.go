@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -90,7 +91,7 @@ func TestEditSendsEveryRequestFlag(t *testing.T) {
 	saved := savedPaths(o.stdout)
 	require.Len(t, saved, 2)
 	for i, p := range saved {
-		assert.Equal(t, filepath.Join(out, task.ID+"_"+string(rune('0'+i))+".png"), p)
+		assert.Equal(t, filepath.Join(out, task.ID+"_"+string(rune('1'+i))+".png"), p, "several results count from 1")
 		assert.Equal(t, image.Rect(0, 0, 1024, 768), decodeFile(t, p).Bounds())
 	}
 }
@@ -117,7 +118,7 @@ func TestEditLeavesUnsetFlagsToTheServer(t *testing.T) {
 
 	saved := savedPaths(o.stdout)
 	require.Len(t, saved, 1)
-	assert.Equal(t, filepath.Join(out, srv.Tasks()[0].ID+"_0.png"), saved[0])
+	assert.Equal(t, filepath.Join(out, srv.Tasks()[0].ID+".png"), saved[0], "a single result is <task id>.png")
 	assertInverted(t, sample, saved[0])
 	assert.Contains(t, o.stderr, "task "+srv.Tasks()[0].ID+": completed\n", "not a terminal: plain lines")
 	assert.NotContains(t, o.stderr, "\r")
@@ -144,7 +145,7 @@ func TestEditFlagSpellings(t *testing.T) {
 		}},
 		{"the largest seed", []string{"-seed", "2147483647"}, func(t *testing.T, rec qwenedittest.TaskRecord) {
 			require.NotNil(t, rec.Request.Seed)
-			assert.Equal(t, qwenedit.MaxSeed, *rec.Request.Seed)
+			assert.Equal(t, limits.MaxSeed, *rec.Request.Seed)
 		}},
 		{"-size W*H", []string{"-size", "512*2048"}, func(t *testing.T, rec qwenedittest.TaskRecord) {
 			require.NotNil(t, rec.Request.Size)
@@ -194,7 +195,7 @@ func TestEditFakeFlagWinsOverTheKeyAndSaysSo(t *testing.T) {
 	assert.True(t, strings.HasPrefix(o.stderr, "-fake given: using the built-in fake server at "), o.stderr)
 	assert.Contains(t, o.stderr, "Leave out -fake to edit for real.")
 	assert.NotContains(t, o.stderr, "MULEROUTER_API_KEY is not set")
-	assert.Zero(t, srv.RequestCount(), "the key's server is not called")
+	assert.Zero(t, len(srv.Requests()), "the key's server is not called")
 	require.Len(t, savedPaths(o.stdout), 1)
 }
 
@@ -259,7 +260,7 @@ func TestEditErrorsAreOneLineWithoutRepeatedPrefixes(t *testing.T) {
 			}
 			assert.NotContains(t, msg, "qwenedit:")
 			assert.NotContains(t, msg, "images[")
-			assert.Zero(t, srv.RequestCount(), "nothing reaches the server")
+			assert.Zero(t, len(srv.Requests()), "nothing reaches the server")
 		})
 	}
 }
@@ -283,7 +284,7 @@ func TestEditUsageErrors(t *testing.T) {
 		assert.Equal(t, exitUsage, o.code, tc.args)
 		assert.Contains(t, o.stderr, tc.want)
 		assert.Empty(t, o.stdout)
-		assert.Zero(t, srv.RequestCount())
+		assert.Zero(t, len(srv.Requests()))
 	}
 }
 
@@ -428,7 +429,7 @@ func TestEditJSON(t *testing.T) {
 	id := srv.Tasks()[0].ID
 	assert.Equal(t, id, res["task_id"])
 	assert.Equal(t, "completed", res["status"])
-	assert.Equal(t, []any{filepath.Join(out, id+"_0.png")}, res["saved"])
+	assert.Equal(t, []any{filepath.Join(out, id+".png")}, res["saved"])
 	assert.Len(t, res["images"], 1)
 	assert.NotContains(t, res, "error")
 	assert.NotContains(t, res, "fake")
@@ -470,8 +471,8 @@ func TestTaskProgressOnATerminalRewritesOneLine(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
 	p := &taskProgress{w: &buf, tty: true, id: "t1", start: time.Now()}
-	p.update(&qwenedit.Task{TaskInfo: qwenedit.TaskInfo{ID: "t1", Status: qwenedit.StatusPending}})
-	p.update(&qwenedit.Task{TaskInfo: qwenedit.TaskInfo{ID: "t1", Status: qwenedit.StatusProcessing}})
+	p.update(&qwenedit.Task{TaskInfo: qwenedit.TaskInfo{ID: "t1", Status: qwenedit.TaskStatus("pending")}})
+	p.update(&qwenedit.Task{TaskInfo: qwenedit.TaskInfo{ID: "t1", Status: qwenedit.TaskStatus("processing")}})
 	p.done()
 	out := buf.String()
 	assert.True(t, strings.HasPrefix(out, "\r\033[Ktask t1: pending  "), "%q", out)
@@ -480,7 +481,7 @@ func TestTaskProgressOnATerminalRewritesOneLine(t *testing.T) {
 
 	var plain syncBuffer
 	p = &taskProgress{w: &plain, id: "t1"}
-	for _, s := range []qwenedit.TaskStatus{qwenedit.StatusPending, qwenedit.StatusPending, qwenedit.StatusCompleted} {
+	for _, s := range []qwenedit.TaskStatus{qwenedit.TaskStatus("pending"), qwenedit.TaskStatus("pending"), qwenedit.TaskStatus("completed")} {
 		p.update(&qwenedit.Task{TaskInfo: qwenedit.TaskInfo{ID: "t1", Status: s}})
 	}
 	p.done()

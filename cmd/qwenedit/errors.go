@@ -55,12 +55,13 @@ func asFailure(err error) *failure {
 // explainer words the SDK's errors for one command, with what it knows of
 // the call: where it went, the -image values, where to resume.
 type explainer struct {
-	base     string   // the API base URL
-	model    string   // -model
-	fake     bool     // the built-in fake: its tasks end with the run
-	images   []string // the -image values, by their number
-	out      string   // -out, for the resume command; "" suggests none
-	oneImage bool     // batch: each request has one image, named by its file already
+	base       string   // the API base URL
+	model      string   // -model
+	fake       bool     // the built-in fake: its tasks end with the run
+	images     []string // the -image values, by their number
+	out        string   // -out, for the resume command; "" suggests none
+	oneImage   bool     // batch: each request has one image, named by its file already
+	jsonFields bool     // batch -manifest: fields named as a manifest line names them, not by their flags
 }
 
 // explain wraps err in a *failure. A request refused before sending is a
@@ -148,6 +149,9 @@ func (x *explainer) problem(p qwenedit.FieldError) string {
 			return fmt.Sprintf("%s: no such file %q", name, x.images[i])
 		}
 		return name + ": " + msg
+	}
+	if x.jsonFields {
+		return p.Field + " " + msg
 	}
 	if flag, ok := fieldFlags[p.Field]; ok {
 		return flag + " " + msg
@@ -340,7 +344,7 @@ func lastStatusOf(err error) qwenedit.TaskStatus {
 	)
 	switch {
 	case errors.As(err, new(*qwenedit.TaskFailedError)):
-		return qwenedit.StatusFailed
+		return qwenedit.TaskStatus("failed")
 	case errors.As(err, &timeout):
 		return timeout.LastStatus
 	case errors.As(err, &waitErr):

@@ -16,9 +16,10 @@ import (
 // the built-in fake server.
 type backend struct {
 	client *qwenedit.Client
-	base   string // the API base URL
-	fake   bool   // the built-in fake server: nothing is charged, and its tasks end with the run
-	stop   func() // shuts the fake down, if there is one
+	base   string        // the API base URL
+	fake   bool          // the built-in fake server: nothing is charged, and its tasks end with the run
+	stop   func()        // shuts the fake down, if there is one
+	reach  *reachability // whether the API answers, from the client's requests
 }
 
 // keyUse says what a command does without MULEROUTER_API_KEY.
@@ -64,11 +65,13 @@ func (c *cli) connect(model string, use keyUse, fake *fakeFlags) (*backend, erro
 	if err != nil {
 		return nil, err
 	}
-	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(key), qwenedit.WithBaseURL(base))...)
+	reach := &reachability{}
+	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(key), qwenedit.WithBaseURL(base),
+		qwenedit.WithHTTPClient(newHTTPClient(base, reach)))...)
 	if err != nil {
 		return nil, configf("%s", clean(err.Error()))
 	}
-	return &backend{client: client, base: client.BaseURL(), stop: func() {}}, nil
+	return &backend{client: client, base: strings.TrimRight(base, "/"), stop: func() {}, reach: reach}, nil
 }
 
 // baseURL is MULEROUTER_BASE_URL, else the site MULEROUTER_SITE names,
@@ -104,7 +107,9 @@ func (c *cli) startFake(fake *fakeFlags, opts []qwenedit.Option) (*backend, erro
 	if err != nil {
 		return nil, fmt.Errorf("starting the built-in fake server: %w", err)
 	}
-	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()))...)
+	reach := &reachability{}
+	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()),
+		qwenedit.WithHTTPClient(newHTTPClient(srv.URL(), reach)))...)
 	if err != nil {
 		srv.Close()
 		return nil, configf("%s", clean(err.Error()))
@@ -117,5 +122,5 @@ func (c *cli) startFake(fake *fakeFlags, opts []qwenedit.Option) (*backend, erro
 		"The fake does not run the model: it ignores the prompt and returns the last input image with its colours inverted\n"+
 		"(further results of -n also tinted; a URL input is not fetched and gives a gradient). %s\n",
 		why, srv.URL(), then)
-	return &backend{client: client, base: srv.URL(), fake: true, stop: srv.Close}, nil
+	return &backend{client: client, base: srv.URL(), fake: true, stop: srv.Close, reach: reach}, nil
 }

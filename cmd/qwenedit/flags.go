@@ -130,7 +130,7 @@ type waitFlags struct {
 // -max-wait is picked up.
 func (w *waitFlags) register(fs *flag.FlagSet, resume string) {
 	fs.DurationVar(&w.poll, "poll", 0, "first (and shortest) wait between status checks; it grows to 10s (default 3s; 10ms on the built-in fake)")
-	fs.DurationVar(&w.maxWait, "max-wait", qwenedit.DefaultMaxWait, "stop waiting for a task after this long (0: no limit); the task goes on: "+resume)
+	fs.DurationVar(&w.maxWait, "max-wait", (15 * time.Minute), "stop waiting for a task after this long (0: no limit); the task goes on: "+resume)
 }
 
 func (w *waitFlags) check() error {
@@ -164,7 +164,8 @@ func registerModel(fs *flag.FlagSet, model *string) {
 
 // registerJSON adds -json.
 func (c *cli) registerJSON(fs *flag.FlagSet) {
-	fs.BoolVar(&c.json, "json", false, "print one JSON object per result on stdout, for scripts, with an \"error\" {kind, message, task_id} on failure (messages still go to stderr)")
+	fs.BoolVar(&c.json, "json", false, "print one JSON object per task on stdout, for scripts (download: per URL; batch: per image or manifest line), "+
+		"with \"saved\" listing every file of its results and an \"error\" {kind, message, task_id} on failure (messages still go to stderr)")
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it, for the commands

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/seed-b62e15c8/qwenedit"
 )
 
 // journalName is the journal's file name inside the output folder.
@@ -32,19 +35,42 @@ const (
 	statusUnknown    = "unknown"    // a submit whose outcome is unknown: a task may exist
 )
 
-// record is one line of the journal. The last line for a file says where it stands.
+// record is one line of the journal. The last line for a file (or a
+// manifest's line) says where it stands.
 type record struct {
-	File        string    `json:"file"`              // name inside the input folder
-	In          string    `json:"in"`                // the input folder, absolute: one journal, one folder
-	SHA256      string    `json:"sha256"`            // of the input file: a changed file is a new one
-	TaskID      string    `json:"task_id,omitempty"` // MuleRouter's task ID
-	Status      string    `json:"status"`
-	Outputs     []string  `json:"outputs,omitempty"` // names inside the output folder, for saved
-	Error       string    `json:"error,omitempty"`
-	Prompt      string    `json:"prompt"`                 // the request's one field besides the image, whose bytes SHA256 names
+	File     string   `json:"file"`               // name inside the input folder, or a manifest line's out name
+	In       string   `json:"in"`                 // the input folder or manifest, absolute: one journal, one input
+	Manifest bool     `json:"manifest,omitempty"` // In is a manifest (batch -manifest)
+	Line     int      `json:"line,omitempty"`     // the manifest line, for the user's eyes: the key is File
+	SHA256   string   `json:"sha256"`             // of the input file, or of a manifest line's identity: a changed one is a new edit
+	TaskID   string   `json:"task_id,omitempty"`  // MuleRouter's task ID
+	Status   string   `json:"status"`
+	Outputs  []string `json:"outputs,omitempty"` // names inside the output folder, for saved
+	Error    string   `json:"error,omitempty"`
+	Prompt   string   `json:"prompt"`
+	// The request's other fields (n, size, seed, ...): with the prompt and
+	// the image, whose bytes SHA256 names, the whole request.
+	requestFields
+	Model       string    `json:"model,omitempty"`        // "" for the default model, as in journals written before the field
 	Server      string    `json:"server"`                 // the API base URL: task IDs mean nothing elsewhere
 	BuiltinFake bool      `json:"builtin_fake,omitempty"` // written against the in-process fake, whose tasks ended with its run
 	Time        time.Time `json:"time"`
+}
+
+// model is the model r's request went to.
+func (r record) model() string {
+	if r.Model == "" {
+		return qwenedit.DefaultModel
+	}
+	return r.Model
+}
+
+// journalModel is how a record spells model: "" for the default.
+func journalModel(model string) string {
+	if model == qwenedit.DefaultModel {
+		return ""
+	}
+	return model
 }
 
 // followable reports whether r's task can be waited for, or its results
@@ -133,27 +159,30 @@ func (j *journal) endLastLine() error {
 }
 
 // read returns the journal's records, oldest first, and the number of
-// lines it could not read (such as a line cut short by a crash).
+// lines it could not read: a line cut short by a crash, or one that is
+// not a record, however long (a line is never a dead end that stops
+// every run).
 func (j *journal) read() (recs []record, unreadable int, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	sc := bufio.NewScanner(io.NewSectionReader(j.f, 0, j.size))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
+	rd := bufio.NewReader(io.NewSectionReader(j.f, 0, j.size))
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			var r record
+			if jerr := json.Unmarshal(line, &r); jerr != nil || r.File == "" || r.Status == "" {
+				unreadable++
+			} else {
+				recs = append(recs, r)
+			}
 		}
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.File == "" || r.Status == "" {
-			unreadable++
-			continue
+		switch {
+		case errors.Is(err, io.EOF):
+			return recs, unreadable, nil
+		case err != nil:
+			return nil, 0, fmt.Errorf("read %s: %w", j.f.Name(), err)
 		}
-		recs = append(recs, r)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read %s: %w", j.f.Name(), err)
-	}
-	return recs, unreadable, nil
 }
 
 // lastRecords returns the last record of every file. It leaves out the
@@ -178,21 +207,61 @@ func lastRecords(recs []record) (last map[string]record, stale int) {
 	return last, stale
 }
 
-// checkBatch refuses a journal of another batch. Its records name files
-// by their name alone, so one output folder holds one batch: one input
-// folder edited with one prompt.
-func checkBatch(path string, recs []record, in, prompt string) error {
+// batchIdentity is what one output folder's journal must keep the same
+// from run to run: its records name files (or manifest lines) by name
+// alone, and the request they stand for.
+type batchIdentity struct {
+	in       string        // the input folder or manifest, absolute
+	manifest bool          // in is a manifest: each line has its prompt and fields
+	prompt   string        // a folder's: the prompt of every image
+	fields   requestFields // a folder's: the other fields of every request
+	model    string
+}
+
+// describe is the input as the user gave it: "the folder X" or "the manifest X".
+func describeInput(in string, manifest bool) string {
+	if manifest {
+		return "the manifest " + in
+	}
+	return "the folder " + in
+}
+
+// checkBatch refuses a journal of another batch: one output folder holds
+// one batch, an input folder edited with one request, or one manifest.
+// Found before anything is sent, a refusal exits 2.
+func checkBatch(path string, recs []record, want batchIdentity) error {
 	for _, r := range recs {
 		switch {
 		case r.In == "":
-			return fmt.Errorf("%s was written by an older version of this program, which did not record the input folder; use another -out", path)
-		case r.In != in:
-			return fmt.Errorf("%s records a batch of the folder %s, not of %s; use another -out, or -in %s to resume it", path, r.In, in, r.In)
-		case r.Prompt != prompt:
-			return fmt.Errorf("%s records a batch with another prompt (%q); use another -out, or the same -prompt to resume it", path, r.Prompt)
+			return configf("%s was written by an older version of this program, which did not record the input folder; use another -out", path)
+		case r.In != want.in || r.Manifest != want.manifest:
+			flag := "-in"
+			if r.Manifest {
+				flag = "-manifest"
+			}
+			return configf("%s records a batch of %s, not of %s; use another -out, or %s %s to resume it",
+				path, describeInput(r.In, r.Manifest), describeInput(want.in, want.manifest), flag, shellQuote(r.In))
+		case r.model() != want.model:
+			return configf("%s records a batch with -model %s, not %s; use another -out, or -model %s to resume it",
+				path, r.model(), want.model, r.model())
+		case want.manifest:
+			// Each line has its own request: its identity is in SHA256.
+		case r.Prompt != want.prompt:
+			return configf("%s records a batch with another prompt (%q); use another -out, or the same -prompt to resume it", path, r.Prompt)
+		case r.requestFields.String() != want.fields.String():
+			return configf("%s records a batch with other request fields (%s), not %s; use another -out, or the same flags to resume it (-resume takes them from the journal)",
+				path, orNone(r.requestFields.String()), orNone(want.fields.String()))
 		}
 	}
 	return nil
+}
+
+// orNone is flags, or says that there are none.
+func orNone(flags string) string {
+	if flags == "" {
+		return "none: the server's defaults"
+	}
+	return flags
 }
 
 // append writes r as one line and syncs it to disk. If that fails, it cuts

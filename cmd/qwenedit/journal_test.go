@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -62,4 +64,30 @@ func TestLastRecords(t *testing.T) {
 	assert.Equal(t, "4", last["c.png"].TaskID)
 	assert.True(t, last["c.png"].followable("real"))
 	assert.False(t, last["b.png"].followable("fake1"), "a fake's task is never followed, even on the same address")
+}
+
+// TestAJournalLineLongerThanAnyBufferIsSkipped: a line of any length that
+// is not a record is skipped and counted, like a line cut short; it never
+// stops the run.
+func TestAJournalLineLongerThanAnyBufferIsSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), journalName)
+	j, err := openJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.append(record{File: "a.png", Status: statusSubmitted}))
+	require.NoError(t, j.Close())
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.Write(append(bytes.Repeat([]byte("x"), 3<<20), '\n'))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	j, err = openJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.append(record{File: "b.png", Status: statusSubmitted}))
+	recs, unreadable, err := j.read()
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	assert.Equal(t, 1, unreadable)
+	require.Len(t, recs, 2, "the records before and after it")
+	assert.Equal(t, "b.png", recs[1].File)
 }

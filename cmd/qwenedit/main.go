@@ -9,7 +9,8 @@
 //	status    show a task's status and result URLs
 //	wait      wait for a task submitted earlier and save its results
 //	download  save result URLs, or a finished task's results
-//	batch     edit every image in a folder; a rerun resumes without paying twice
+//	batch     edit every image in a folder, or every line of a manifest; a
+//	          rerun resumes without paying twice
 //
 // It reads MULEROUTER_API_KEY, MULEROUTER_BASE_URL and MULEROUTER_SITE, like
 // MuleRouter's own command-line tool. Without MULEROUTER_API_KEY (or with

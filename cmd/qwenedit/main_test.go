@@ -211,7 +211,7 @@ func TestUsageErrorsExitWith2AndSendNothing(t *testing.T) {
 			assert.Contains(t, o.stderr, "(run 'qwenedit "+args[0]+" -h' for help)")
 		}
 	}
-	assert.Zero(t, srv.RequestCount(), "nothing reaches the server")
+	assert.Zero(t, len(srv.Requests()), "nothing reaches the server")
 }
 
 func TestVersion(t *testing.T) {

@@ -20,9 +20,10 @@ const outputHelp = `Before anything is sent, -out is checked: created if missing
 removed, then left as it was found. A folder that cannot hold the results stops the command
 there, with exit status 2: nothing is sent, nothing is charged. No file is ever replaced: a
 result whose name holds another file is saved under the next free name, with _1, _2, ...
-before the extension (<task id>_0_1.png), and stderr and -json's "not_replaced" say so; a
-file that holds the very same image already is kept as the result ("already_saved") and
-nothing is written, so running the command again makes no copies.`
+before the extension (<task id>_1.png for <task id>.png), and stderr and -json's
+"not_replaced" say so; a file that holds the very same image already is kept as the
+result ("already_saved") and nothing is written, so running the command again makes no
+copies.`
 
 // raceAttempts bounds the retries of retryFolderRace: another run's check
 // has a folder for an instant only, so a few attempts suffice.
@@ -152,8 +153,9 @@ func newIncoming(dir string) (string, error) {
 	return incoming, err
 }
 
-// saveTask saves task's results into dir under the names SaveImages gives
-// them (<task id>_<n>.png), without replacing any file (see place), and
+// saveTask saves task's results into dir named after the task, as
+// resultName names them (<task id>.png, or <task id>_1.png, ... for
+// several), without replacing any file (see place), and
 // reports in res, and on stderr, each name found taken. SaveImages renames
 // over whatever has the name, so it saves into an incoming folder first.
 // It returns the paths of the results saved, in order, up to the first
@@ -166,8 +168,8 @@ func (c *cli) saveTask(ctx context.Context, client *qwenedit.Client, task *qwene
 	defer os.RemoveAll(incoming)
 	staged, saveErr := client.SaveImages(ctx, task, incoming)
 	paths := make([]string, 0, len(staged))
-	for _, p := range staged {
-		s, err := place(p, filepath.Join(dir, filepath.Base(p)))
+	for i, p := range staged {
+		s, err := place(p, filepath.Join(dir, resultName(task.ID, i, len(task.Images), filepath.Ext(p))))
 		if err != nil {
 			return paths, err
 		}

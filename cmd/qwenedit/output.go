@@ -9,24 +9,26 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/seed-b62e15c8/qwenedit"
 )
 
-// isTerminal reports whether w is a terminal (a character device), without
-// any dependency. Pipes, files and test buffers are not.
+// isTerminal reports whether w is a terminal, as the system says it (a
+// terminal's settings can be read), so that /dev/null, a character device
+// too, is not one. Pipes, files and test buffers are not.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// result is what -json prints for one task, URL or file: one JSON object
-// on a line of stdout.
+// result is what -json prints for one task (or URL, or batch file or
+// manifest line): one JSON object on a line of stdout, Saved listing every
+// file of its results.
 type result struct {
 	File         string        `json:"file,omitempty"`          // batch: the input file
+	Line         int           `json:"line,omitempty"`          // batch -manifest: the line
+	Name         string        `json:"name,omitempty"`          // batch -manifest: the line's out name, the stem of its results
 	URL          string        `json:"url,omitempty"`           // download: the URL
 	TaskID       string        `json:"task_id,omitempty"`       // the task, once there is one
 	Status       string        `json:"status,omitempty"`        // the task's status, as the server said it
@@ -136,6 +138,7 @@ type batchProgress struct {
 	total                     int
 	finished, failed, running int
 	start                     time.Time
+	downSince                 time.Time // the server has not answered since; zero: it answers
 	stop                      chan struct{}
 	stopped                   sync.WaitGroup
 }
@@ -225,9 +228,34 @@ func (p *batchProgress) line(important bool, format string, args ...any) {
 }
 
 func (p *batchProgress) redraw() {
-	if p.tty {
-		fmt.Fprintf(p.w, "\r%s\033[K", bar(p.finished, p.failed, p.running, p.total, time.Since(p.start)))
+	if !p.tty {
+		return
 	}
+	line := bar(p.finished, p.failed, p.running, p.total, time.Since(p.start))
+	if !p.downSince.IsZero() {
+		line += "  " + unreachableSince(p.downSince)
+	}
+	fmt.Fprintf(p.w, "\r%s\033[K", line)
+}
+
+// serverReach reports that the server stopped answering at since (down),
+// or answers again; reachability calls it.
+func (p *batchProgress) serverReach(down bool, since time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if down {
+		p.downSince = since
+		p.line(true, "%s", unreachableSince(since))
+		return
+	}
+	p.downSince = time.Time{}
+	p.line(true, "server answers again (unreachable from %s to %s)", since.Format(time.TimeOnly), time.Now().Format(time.TimeOnly))
+}
+
+// unreachableSince says that the server has not answered since t, and
+// that the waits go on.
+func unreachableSince(t time.Time) string {
+	return "server unreachable since " + t.Format(time.TimeOnly) + ", retrying"
 }
 
 // close stops the redrawing and leaves the final bar on its own line.

@@ -43,7 +43,7 @@ func TestAnOutputFolderThatCannotBeCreatedStopsEveryCommandBeforeAnyCall(t *test
 	id := submit(t, srv, 0, sample)
 	url := srv.ResultsURL() + "/results/" + id + "/result_0.png"
 	out, file := notAFolder(t)
-	before := srv.RequestCount()
+	before := len(srv.Requests())
 
 	for _, args := range outCommands(id, url) {
 		o := runCLI(context.Background(), e, append(args, "-out", out)...)
@@ -53,7 +53,7 @@ func TestAnOutputFolderThatCannotBeCreatedStopsEveryCommandBeforeAnyCall(t *test
 		assert.Empty(t, o.stdout, args)
 	}
 	assert.Equal(t, 1, srv.SubmitCount(), "no task but the test's own")
-	assert.Equal(t, before, srv.RequestCount(), "nothing reaches the server")
+	assert.Equal(t, before, len(srv.Requests()), "nothing reaches the server")
 
 	o := runCLI(context.Background(), e, "edit", "-json", "-image", sample, "-prompt", "Add a moon", "-out", out)
 	assert.Equal(t, exitUsage, o.code)
@@ -77,7 +77,7 @@ func TestAReadOnlyOutputFolderStopsEveryCommandBeforeAnyCall(t *testing.T) {
 	srv, e := fakeAPI(t)
 	id := submit(t, srv, 0, sample)
 	url := srv.ResultsURL() + "/results/" + id + "/result_0.png"
-	before := srv.RequestCount()
+	before := len(srv.Requests())
 
 	for _, args := range outCommands(id, url) {
 		o := runCLI(context.Background(), e, append(args, "-out", ro)...)
@@ -92,7 +92,7 @@ func TestAReadOnlyOutputFolderStopsEveryCommandBeforeAnyCall(t *testing.T) {
 			o.lastLine(), args)
 	}
 	assert.Equal(t, 1, srv.SubmitCount(), "no task but the test's own")
-	assert.Equal(t, before, srv.RequestCount(), "nothing reaches the server")
+	assert.Equal(t, before, len(srv.Requests()), "nothing reaches the server")
 }
 
 func TestTheOutputCheckLeavesNothingBehind(t *testing.T) {
@@ -111,7 +111,7 @@ func TestTheOutputCheckLeavesNothingBehind(t *testing.T) {
 	entries, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no probe, no staging folder: %v", entries)
-	assert.Equal(t, id+"_0.png", entries[0].Name())
+	assert.Equal(t, id+".png", entries[0].Name(), "a single result is <task id>.png")
 }
 
 // mineIn writes a file of the user's into dir under name.
@@ -140,8 +140,8 @@ func TestDownloadTaskNeverReplacesAFileAndSaysWhereTheResultWent(t *testing.T) {
 	srv, e := fakeAPI(t)
 	id := submit(t, srv, 0, sample)
 	out := t.TempDir()
-	mine, content := mineIn(t, out, id+"_0.png")
-	next := filepath.Join(out, id+"_0_1.png")
+	mine, content := mineIn(t, out, id+".png")
+	next := filepath.Join(out, id+"_1.png")
 
 	o := runCLI(context.Background(), e, "download", id, "-out", out)
 	require.Equal(t, exitOK, o.code, o.stderr)
@@ -161,7 +161,7 @@ func TestDownloadTaskNeverReplacesAFileAndSaysWhereTheResultWent(t *testing.T) {
 	assert.Equal(t, []any{map[string]any{"path": mine, "saved_as": next}}, res["not_replaced"])
 	assert.Equal(t, []any{next}, res["already_saved"])
 	assert.Contains(t, o.stderr, mine+" already exists with other content: not replaced; "+next+" holds this result already\n")
-	assertOnly(t, out, id+"_0.png", id+"_0_1.png")
+	assertOnly(t, out, id+".png", id+"_1.png")
 }
 
 func TestWaitNeverReplacesAFile(t *testing.T) {
@@ -169,11 +169,11 @@ func TestWaitNeverReplacesAFile(t *testing.T) {
 	srv, e := fakeAPI(t)
 	id := submit(t, srv, 2, sample)
 	out := t.TempDir()
-	mine, content := mineIn(t, out, id+"_1.png")
+	mine, content := mineIn(t, out, id+"_2.png")
 
 	o := runCLI(context.Background(), e, "wait", id, "-out", out)
 	require.Equal(t, exitOK, o.code, o.stderr)
-	assert.Equal(t, []string{filepath.Join(out, id+"_0.png"), filepath.Join(out, id+"_1_1.png")}, savedPaths(o.stdout))
+	assert.Equal(t, []string{filepath.Join(out, id+"_1.png"), filepath.Join(out, id+"_2_1.png")}, savedPaths(o.stdout))
 	got, err := os.ReadFile(mine)
 	require.NoError(t, err)
 	assert.Equal(t, content, got, "not replaced")
@@ -181,9 +181,9 @@ func TestWaitNeverReplacesAFile(t *testing.T) {
 	// A second wait finds both results saved: nothing new is written.
 	o = runCLI(context.Background(), e, "wait", id, "-out", out)
 	require.Equal(t, exitOK, o.code, o.stderr)
-	assert.Equal(t, []string{filepath.Join(out, id+"_0.png"), filepath.Join(out, id+"_1_1.png")}, savedPaths(o.stdout))
-	assert.Contains(t, o.stderr, filepath.Join(out, id+"_0.png")+" holds this result already\n")
-	assertOnly(t, out, id+"_0.png", id+"_1.png", id+"_1_1.png")
+	assert.Equal(t, []string{filepath.Join(out, id+"_1.png"), filepath.Join(out, id+"_2_1.png")}, savedPaths(o.stdout))
+	assert.Contains(t, o.stderr, filepath.Join(out, id+"_1.png")+" holds this result already\n")
+	assertOnly(t, out, id+"_1.png", id+"_2.png", id+"_2_1.png")
 }
 
 func TestEditNeverReplacesAFile(t *testing.T) {
@@ -198,11 +198,11 @@ func TestEditNeverReplacesAFile(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return srv.SubmitCount() == 1 }, 10*time.Second, 5*time.Millisecond)
 	id := srv.Tasks()[0].ID
-	mine, content := mineIn(t, out, id+"_0.png") // written while the task runs
+	mine, content := mineIn(t, out, id+".png") // written while the task runs
 	require.NoError(t, srv.SetTaskStatus(id, "completed"))
 	require.Equal(t, exitOK, <-done, stderr.String())
 
-	next := filepath.Join(out, id+"_0_1.png")
+	next := filepath.Join(out, id+"_1.png")
 	var res map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &res), stdout.String())
 	assert.Equal(t, []any{next}, res["saved"])
@@ -254,7 +254,7 @@ func TestAnEmptyOutIsAUsageError(t *testing.T) {
 	o := edit(context.Background(), e, "-image", sample, "-prompt", "Add a moon", "-out", "")
 	assert.Equal(t, exitUsage, o.code)
 	assert.Equal(t, "qwenedit edit: -out is empty: give a folder (. for this one) (run 'qwenedit edit -h' for help)", o.lastLine())
-	assert.Zero(t, srv.RequestCount())
+	assert.Zero(t, len(srv.Requests()))
 }
 
 // Runs that check one new folder at once must all pass, though each removes

@@ -86,10 +86,10 @@ func TestStatusErrors(t *testing.T) {
 	assert.Equal(t, exitFailure, o.code)
 	assert.True(t, strings.HasSuffix(o.stderr, "): check MULEROUTER_API_KEY\n"), o.stderr)
 
-	before := srv.RequestCount()
+	before := len(srv.Requests())
 	o = runCLI(context.Background(), env{}, "status", "any")
 	assert.Equal(t, exitUsage, o.code)
 	assert.True(t, strings.HasPrefix(o.stderr, "qwenedit status: MULEROUTER_API_KEY is not set: status asks MuleRouter about a task"), o.stderr)
 	assert.Equal(t, 1, strings.Count(o.stderr, "\n"))
-	assert.Equal(t, before, srv.RequestCount())
+	assert.Equal(t, before, len(srv.Requests()))
 }

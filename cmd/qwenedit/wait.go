@@ -11,9 +11,11 @@ var waitCommand = &command{
 	args:    "TASK_ID [-out DIR] [flags]",
 	summary: "wait for a task submitted earlier and save its results",
 	about: `Polls the task until it finishes (the first poll is at once) and saves its results into
--out as <task id>_<n>.png: how an interrupted or timed-out edit is resumed. Nothing is
+-out, named after the task: how an interrupted or timed-out edit is resumed. Nothing is
 submitted, so nothing more is charged. Needs MULEROUTER_API_KEY, and the -model the task
 was submitted with.
+
+` + resultsNaming + ` The stem is the task ID.
 
 ` + outputHelp,
 	run: runWait,

@@ -28,7 +28,7 @@ func TestWaitSavesAnEarlierTaskWithoutANewOne(t *testing.T) {
 	assert.Equal(t, 1, requestsTo(srv, "GET", "/generation/"+id), "the first poll is at once and finds it done")
 	assert.Contains(t, o.stderr, "task "+id+": completed\n")
 	saved := savedPaths(o.stdout)
-	require.Equal(t, []string{filepath.Join(out, id+"_0.png"), filepath.Join(out, id+"_1.png")}, saved)
+	require.Equal(t, []string{filepath.Join(out, id+"_1.png"), filepath.Join(out, id+"_2.png")}, saved, "several results count from 1")
 	assertInverted(t, in, saved[0])
 }
 
@@ -43,7 +43,7 @@ func TestWaitJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(o.stdout), &res))
 	assert.Equal(t, id, res.TaskID)
 	assert.Equal(t, "completed", res.Status)
-	assert.Equal(t, []string{filepath.Join(out, id+"_0.png")}, res.Saved)
+	assert.Equal(t, []string{filepath.Join(out, id+".png")}, res.Saved, "a single result is <task id>.png")
 	assert.Nil(t, res.Error)
 }
 

@@ -10,10 +10,8 @@ require github.com/seed-b62e15c8/qwenedit v0.0.0
 require (
 	github.com/segmentio/asm v1.2.1 // indirect
 	golang.org/x/image v0.47.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 replace github.com/seed-b62e15c8/qwenedit => ../..
