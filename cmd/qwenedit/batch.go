@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -174,12 +175,12 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 	}
 	defer back.stop()
 	if !back.fake {
-		fmt.Fprintf(c.stderr, "submitting to %s (%s): each new task is charged; files saved or journaled already are not submitted again\n",
-			back.base, o.req.model)
+		fmt.Fprintf(c.stderr, "submitting to %s (%s): %s; files saved or journaled already are not submitted again\n",
+			back.base, o.req.model, batchChargeNote(back.base))
 	}
 
-	b := &batch{client: back.client, journal: j, opts: o, src: src, taken: taken,
-		server: back.base, fake: back.fake, up: &uploads{stop: c.stop},
+	b := &batch{client: back.client, once: back.once, journal: j, opts: o, src: src, taken: taken,
+		server: back.base, fake: back.fake, up: &uploads{stop: c.stop}, slots: newSlots(o.concurrency, time.Now),
 		x:    &explainer{base: back.base, model: o.req.model, fake: back.fake, oneImage: !src.identity.manifest},
 		prog: newBatchProgress(c.stderr, c.stderrTTY, len(src.jobs))}
 	back.reach.watch(b.prog.serverReach)

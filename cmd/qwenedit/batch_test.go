@@ -52,7 +52,7 @@ func picture(i int) *image.NRGBA {
 }
 
 // writeImages writes picture(i) for each name, as JPEG or PNG by extension.
-func writeImages(t *testing.T, dir string, names ...string) {
+func writeImages(t testing.TB, dir string, names ...string) {
 	t.Helper()
 	for i, name := range names {
 		var buf bytes.Buffer
@@ -235,7 +235,7 @@ func TestBatchEditsEveryImageInTheFolder(t *testing.T) {
 	}
 
 	assert.Contains(t, o.stdout, "5 images: 5 edited, 0 already saved, 0 failed, 0 to resume")
-	assert.Contains(t, o.stderr, "submitting to "+srv.URL()+" (qwen-image-edit-max): each new task is charged")
+	assert.Contains(t, o.stderr, "submitting to "+srv.URL()+" (qwen-image-edit-max): a local server, charged only if it forwards the calls to MuleRouter")
 	assert.NotContains(t, o.stderr, "\r", "not a terminal: plain lines, no bar")
 	assert.Contains(t, o.stderr, "a.png: submitted as task ")
 	assert.Contains(t, o.stderr, "] b.jpg: saved as b.png")

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/seed-b62e15c8/qwenedit"
 )
@@ -20,6 +22,7 @@ const stagingDir = ".incoming"
 // batch is one run of the batch command over a folder or a manifest.
 type batch struct {
 	client  *qwenedit.Client
+	once    *qwenedit.Client // submits and waits, without retries of its own (see backend.once)
 	journal *journal
 	opts    *batchOptions
 	src     *source           // what is edited
@@ -30,6 +33,7 @@ type batch struct {
 	prog    *batchProgress
 	saveMu  sync.Mutex // one result moved into -out at a time, so that none replaces another
 	up      *uploads   // the submits on the wire, for the first Ctrl-C
+	slots   *slots     // the tasks running on the server, within the account's limit
 
 	keyOnce sync.Once // the key is checked before the first paid submit
 	keyErr  error
@@ -227,10 +231,15 @@ func (b *batch) process(ctx, work context.Context, jb job) outcome {
 		}
 		out.taskID = submitted.taskID
 	} else {
+		// A task of an earlier run runs on the server too: it takes a slot.
+		if err := b.slots.acquire(work); err != nil {
+			return notStarted(jb, err)
+		}
 		b.prog.logf("%s: resuming task %s from an earlier run (not submitted again)", jb.label(), out.taskID)
 	}
 
-	task, err := b.client.WaitForResult(work, out.taskID, b.opts.wait.options(b.fake)...)
+	task, err := b.once.WaitForResult(work, out.taskID, b.opts.wait.options(b.fake)...)
+	b.slots.finished()
 	if err != nil {
 		return b.waitFailed(jb, out, err)
 	}
@@ -267,18 +276,89 @@ func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
 	if err := b.keyChecked(work); err != nil {
 		return b.submitFailed(jb, out, err, false), false
 	}
+	for {
+		// The request is built and checked already: it leaves the moment
+		// a slot frees.
+		if err := b.slots.acquire(work); err != nil {
+			return notStarted(jb, err), false
+		}
+		info, err := b.submitOnce(ctx, jb, req)
+		if retryAfter, limited := rateLimited(err); limited {
+			// Refused at the account's limit: nothing was created. The
+			// file waits for a slot, however long the batch runs.
+			b.slots.release()
+			b.clearAhead(jb, &outcome{msg: "refused at the account's limit of running tasks (429)"})
+			if limit, changed := b.slots.refused(retryAfter); changed {
+				b.prog.limit(limit)
+			}
+			continue
+		}
+		if err != nil {
+			b.slots.release()
+			switch {
+			case errors.Is(err, errInterrupted):
+				return notStarted(jb, err), false
+			case errors.Is(err, errNotJournaledAhead):
+				return notJournaledAhead(out, err), false
+			}
+			return b.submitFailed(jb, out, err, true), false
+		}
+		b.slots.accept()
+		return b.submitted(jb, out, info)
+	}
+}
+
+// errNotJournaledAhead: the "submitting" record could not be written, so
+// nothing was sent.
+var errNotJournaledAhead = errors.New("not journaled ahead")
+
+// submitOnce journals that jb's submit starts, then submits req. It fails
+// with an error matching errInterrupted after the first Ctrl-C, and
+// errNotJournaledAhead when the journal cannot record the start.
+func (b *batch) submitOnce(ctx context.Context, jb job, req *qwenedit.EditRequest) (*qwenedit.TaskInfo, error) {
 	if !b.up.start() {
-		return notStarted(jb, errInterrupted), false
+		return nil, errInterrupted
 	}
+	defer b.up.done()
 	if err := b.journal.append(b.record(jb, "", statusSubmitting)); err != nil {
-		b.up.done()
-		return notJournaledAhead(out, err), false
+		return nil, fmt.Errorf("%w: %w", errNotJournaledAhead, err)
 	}
-	info, err := b.client.Submit(ctx, req)
-	b.up.done()
-	if err != nil {
-		return b.submitFailed(jb, out, err, true), false
+	info, err := b.once.Submit(ctx, req)
+	if createdNothingYet(err) {
+		// Not an answer but a failure before the request went out: the
+		// SDK's own retry rule decides whether to try again.
+		info, err = b.client.Submit(ctx, req)
 	}
+	return info, err
+}
+
+// createdNothingYet reports a submit that failed before the server could
+// make anything of it, and without an answer: a network failure before
+// the request was sent. An answer (an *APIError, 429 included, which the
+// slots handle), a submit that may have made a task, a refused request
+// and an ended context are not.
+func createdNothingYet(err error) bool {
+	var (
+		amb    *qwenedit.AmbiguousSubmitError
+		apiErr *qwenedit.APIError
+	)
+	return err != nil && !errors.As(err, &amb) && !errors.As(err, &apiErr) && !ctxDone(err) &&
+		!errors.Is(err, qwenedit.ErrInvalidRequest) && !errors.Is(err, qwenedit.ErrImageSource)
+}
+
+// rateLimited reports a submit refused with 429, and the wait the server
+// asked for.
+func rateLimited(err error) (retryAfter time.Duration, ok bool) {
+	var apiErr *qwenedit.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+		return apiErr.RetryAfter, true
+	}
+	return 0, false
+}
+
+// submitted journals the task ID of jb's accepted submit, before any wait.
+// The slot stays taken until the task has finished.
+func (b *batch) submitted(jb job, out outcome, info *qwenedit.TaskInfo) (outcome, bool) {
 	out.taskID = info.ID
 	// Journal the ID before waiting: from now on the task is paid for, and
 	// the next run must wait for it, not report an unknown outcome.

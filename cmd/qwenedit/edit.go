@@ -90,7 +90,7 @@ func runEdit(ctx context.Context, c *cli, args []string) error {
 	if b.fake {
 		fmt.Fprintf(c.stderr, "submitting to the built-in fake server (%s): not charged\n", o.req.model)
 	} else {
-		fmt.Fprintf(c.stderr, "submitting to %s (%s): this call is charged\n", b.base, o.req.model)
+		fmt.Fprintf(c.stderr, "submitting to %s (%s): %s\n", b.base, o.req.model, chargeNote(b.base))
 	}
 
 	// The first Ctrl-C lets the submit on the wire finish, so that its task

@@ -83,9 +83,9 @@ func TestEditSendsEveryRequestFlag(t *testing.T) {
 
 	// Before the paid call: where it goes and that it is charged; then the
 	// task and how to resume it.
-	assert.Contains(t, o.stderr, "submitting to "+srv.URL()+" (qwen-image-edit-max): this call is charged\n")
+	assert.Contains(t, o.stderr, "submitting to "+srv.URL()+" (qwen-image-edit-max): a local server, charged only if it forwards the call to MuleRouter\n")
 	assert.Contains(t, o.stderr, "task "+task.ID+" submitted; if this stops, resume with: qwenedit wait "+task.ID+" -out "+out+"\n")
-	assert.Less(t, strings.Index(o.stderr, "this call is charged"), strings.Index(o.stderr, "submitted"))
+	assert.Less(t, strings.Index(o.stderr, "a local server"), strings.Index(o.stderr, "submitted"))
 	assert.NotContains(t, o.stderr, "fake")
 
 	saved := savedPaths(o.stdout)

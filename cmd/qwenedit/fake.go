@@ -16,6 +16,12 @@ import (
 // the built-in fake server.
 type backend struct {
 	client *qwenedit.Client
+	// once is client without retries of its own (WithMaxRetries(0)), on
+	// the same connections: batch submits with it, so that every 429
+	// reaches its slots at once instead of being retried inside the SDK,
+	// and waits with it, since a Client plans the polls of the tasks it
+	// submitted. (A poll is one request either way.)
+	once   *qwenedit.Client
 	base   string        // the API base URL
 	fake   bool          // the built-in fake server: nothing is charged, and its tasks end with the run
 	stop   func()        // shuts the fake down, if there is one
@@ -66,12 +72,22 @@ func (c *cli) connect(model string, use keyUse, fake *fakeFlags) (*backend, erro
 		return nil, err
 	}
 	reach := &reachability{}
-	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(key), qwenedit.WithBaseURL(base),
-		qwenedit.WithHTTPClient(newHTTPClient(base, reach)))...)
-	if err != nil {
+	b := &backend{base: strings.TrimRight(base, "/"), stop: func() {}, reach: reach}
+	if err := b.newClients(append(opts, qwenedit.WithAPIKey(key), qwenedit.WithBaseURL(base),
+		qwenedit.WithHTTPClient(newHTTPClient(base, reach)))); err != nil {
 		return nil, configf("%s", clean(err.Error()))
 	}
-	return &backend{client: client, base: strings.TrimRight(base, "/"), stop: func() {}, reach: reach}, nil
+	return b, nil
+}
+
+// newClients makes b's client, and its twin without retries.
+func (b *backend) newClients(opts []qwenedit.Option) error {
+	var err error
+	if b.client, err = qwenedit.NewClient(opts...); err != nil {
+		return err
+	}
+	b.once, err = qwenedit.NewClient(append(opts, qwenedit.WithMaxRetries(0))...)
+	return err
 }
 
 // baseURL is MULEROUTER_BASE_URL, else the site MULEROUTER_SITE names,
@@ -108,9 +124,9 @@ func (c *cli) startFake(fake *fakeFlags, opts []qwenedit.Option) (*backend, erro
 		return nil, fmt.Errorf("starting the built-in fake server: %w", err)
 	}
 	reach := &reachability{}
-	client, err := qwenedit.NewClient(append(opts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()),
-		qwenedit.WithHTTPClient(newHTTPClient(srv.URL(), reach)))...)
-	if err != nil {
+	b := &backend{base: srv.URL(), fake: true, stop: srv.Close, reach: reach}
+	if err := b.newClients(append(opts, qwenedit.WithAPIKey(srv.APIKey()), qwenedit.WithBaseURL(srv.URL()),
+		qwenedit.WithHTTPClient(newHTTPClient(srv.URL(), reach)))); err != nil {
 		srv.Close()
 		return nil, configf("%s", clean(err.Error()))
 	}
@@ -122,5 +138,5 @@ func (c *cli) startFake(fake *fakeFlags, opts []qwenedit.Option) (*backend, erro
 		"The fake does not run the model: it ignores the prompt and returns the last input image with its colours inverted\n"+
 		"(further results of -n also tinted; a URL input is not fetched and gives a gradient). %s\n",
 		why, srv.URL(), then)
-	return &backend{client: client, base: srv.URL(), fake: true, stop: srv.Close, reach: reach}, nil
+	return b, nil
 }

@@ -69,7 +69,7 @@ func runCLI(ctx context.Context, e env, args ...string) ran {
 // fakeAPI starts a qwenedittest server and returns the environment of a
 // user whose key and base URL point at it: the program takes the same path
 // as with MuleRouter.
-func fakeAPI(t *testing.T, opts ...qwenedittest.Option) (*qwenedittest.Server, env) {
+func fakeAPI(t testing.TB, opts ...qwenedittest.Option) (*qwenedittest.Server, env) {
 	t.Helper()
 	srv := qwenedittest.NewServer(opts...)
 	t.Cleanup(srv.Close)

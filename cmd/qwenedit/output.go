@@ -200,6 +200,14 @@ func (p *batchProgress) skipped(format string, args ...any) {
 	p.line(false, format, args...)
 }
 
+// limit says that the server runs at most running of the batch's tasks at
+// once (a 429 said so), and how many files wait for one of them to finish.
+func (p *batchProgress) limit(running int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line(true, "server limit: %d running, %d waiting", running, max(0, p.total-p.finished-running))
+}
+
 // logf logs an intermediate event: a plain line, nothing on a terminal.
 func (p *batchProgress) logf(format string, args ...any) {
 	p.mu.Lock()
