@@ -298,7 +298,7 @@ func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
 			switch {
 			case errors.Is(err, errInterrupted):
 				return notStarted(jb, err), false
-			case errors.Is(err, errNotJournaledAhead):
+			case errors.As(err, new(journalAheadError)):
 				return notJournaledAhead(out, err), false
 			}
 			return b.submitFailed(jb, out, err, true), false
@@ -308,20 +308,23 @@ func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
 	}
 }
 
-// errNotJournaledAhead: the "submitting" record could not be written, so
+// journalAheadError is the failure to write the "submitting" record:
 // nothing was sent.
-var errNotJournaledAhead = errors.New("not journaled ahead")
+type journalAheadError struct{ err error }
+
+func (e journalAheadError) Error() string { return e.err.Error() }
+func (e journalAheadError) Unwrap() error { return e.err }
 
 // submitOnce journals that jb's submit starts, then submits req. It fails
-// with an error matching errInterrupted after the first Ctrl-C, and
-// errNotJournaledAhead when the journal cannot record the start.
+// with an error matching errInterrupted after the first Ctrl-C, and a
+// journalAheadError when the journal cannot record the start.
 func (b *batch) submitOnce(ctx context.Context, jb job, req *qwenedit.EditRequest) (*qwenedit.TaskInfo, error) {
 	if !b.up.start() {
 		return nil, errInterrupted
 	}
 	defer b.up.done()
 	if err := b.journal.append(b.record(jb, "", statusSubmitting)); err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotJournaledAhead, err)
+		return nil, journalAheadError{err}
 	}
 	info, err := b.once.Submit(ctx, req)
 	if createdNothingYet(err) {
