@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -528,7 +529,7 @@ func TestHandmadeBodyIsTheNaiveBody(t *testing.T) {
 		for {
 			n, err := hb.Read(buf)
 			got.Write(buf[:n])
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 		}

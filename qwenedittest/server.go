@@ -126,7 +126,7 @@ type Server struct {
 	// Configuration, fixed once the constructor returns.
 	apiKey         string
 	duration       time.Duration
-	maxRunning     int // WithMaxRunningTasks; 0: no limit
+	maxRunning     int  // WithMaxRunningTasks; 0: no limit
 	queued         bool // WithQueuedVocabulary
 	now            func() time.Time
 	errorCodeField string

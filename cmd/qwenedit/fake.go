@@ -21,11 +21,11 @@ type backend struct {
 	// reaches its slots at once instead of being retried inside the SDK,
 	// and waits with it, since a Client plans the polls of the tasks it
 	// submitted. (A poll is one request either way.)
-	once   *qwenedit.Client
-	base   string        // the API base URL
-	fake   bool          // the built-in fake server: nothing is charged, and its tasks end with the run
-	stop   func()        // shuts the fake down, if there is one
-	reach  *reachability // whether the API answers, from the client's requests
+	once  *qwenedit.Client
+	base  string        // the API base URL
+	fake  bool          // the built-in fake server: nothing is charged, and its tasks end with the run
+	stop  func()        // shuts the fake down, if there is one
+	reach *reachability // whether the API answers, from the client's requests
 }
 
 // keyUse says what a command does without MULEROUTER_API_KEY.

@@ -235,14 +235,14 @@ func TestInterruptsContext(t *testing.T) {
 		defer cancel()
 		assert.NoError(t, ctx.Err())
 	})
-	t.Run("a command that does not finish uploads ends at the first Ctrl-C", func(t *testing.T) {
+	t.Run("a command that does not finish uploads ends at the first Ctrl-C", func(*testing.T) {
 		stop := make(chan struct{})
 		ctx, cancel := interrupts{stop: stop, grace: time.Hour}.context(context.Background(), false)
 		defer cancel()
 		close(stop)
 		<-ctx.Done()
 	})
-	t.Run("one that does ends after the grace", func(t *testing.T) {
+	t.Run("one that does ends after the grace", func(*testing.T) {
 		stop := make(chan struct{})
 		ctx, cancel := interrupts{stop: stop, grace: time.Millisecond}.context(context.Background(), true)
 		defer cancel()

@@ -248,9 +248,9 @@ func checkBatch(path string, recs []record, want batchIdentity) error {
 			// Each line has its own request: its identity is in SHA256.
 		case r.Prompt != want.prompt:
 			return configf("%s records a batch with another prompt (%q); use another -out, or the same -prompt to resume it", path, r.Prompt)
-		case r.requestFields.String() != want.fields.String():
+		case r.String() != want.fields.String():
 			return configf("%s records a batch with other request fields (%s), not %s; use another -out, or the same flags to resume it (-resume takes them from the journal)",
-				path, orNone(r.requestFields.String()), orNone(want.fields.String()))
+				path, orNone(r.String()), orNone(want.fields.String()))
 		}
 	}
 	return nil

@@ -141,7 +141,7 @@ func parseLine(text []byte, n int, dir string) (job, []string) {
 	for i, img := range l.Images {
 		images[i] = resolveImage(img, dir)
 	}
-	l.requestFields = l.requestFields.normalized()
+	l.requestFields = l.normalized()
 	jb := job{file: l.Out, stem: l.Out, line: n, edit: editSpec{images: images, prompt: l.Prompt, fields: l.requestFields}}
 	if jb.file == "" {
 		jb.file = defaultOut(l.Images[0])

@@ -37,8 +37,8 @@ type slots struct {
 	changed   chan struct{} // closed and replaced when a slot may have freed
 }
 
-func newSlots(max int, now func() time.Time) *slots {
-	return &slots{now: now, max: max, limit: max, changed: make(chan struct{})}
+func newSlots(concurrency int, now func() time.Time) *slots {
+	return &slots{now: now, max: concurrency, limit: concurrency, changed: make(chan struct{})}
 }
 
 // acquire waits for a slot, or for ctx to end.

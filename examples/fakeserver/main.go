@@ -262,7 +262,7 @@ func statusNames(queued bool) string {
 // else quoted.
 func shellWord(s string) string {
 	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("@%+=:,./_-", r)
 	}) {
 		return shellQuote(s)
 	}

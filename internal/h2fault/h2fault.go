@@ -239,7 +239,7 @@ func (c *conn) serve() error {
 			return err
 		}
 		if err := c.process(f); err != nil {
-			if err == errGoAway {
+			if errors.Is(err, errGoAway) {
 				c.drain()
 			}
 			return err
