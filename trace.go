@@ -1,0 +1,108 @@
+package qwenedit
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+)
+
+// This file tells how far a request got: whether a submit can have
+// reached the server in full, from net/http's trace events and the bytes
+// of the body it took.
+
+// sendTrace records how far a request got, to tell "never sent" (safe to
+// retry a submit) from "sent, answer lost" (a task may exist).
+type sendTrace struct {
+	unread func() int64 // bytes of the body net/http did not take; nil for none
+
+	mu        sync.Mutex
+	getConn   bool // the transport started to look for a connection (real transports only)
+	gotConn   bool
+	wroteDone bool
+	wroteErr  error
+	firstByte bool // a response began to arrive (an interim 1xx or the final one)
+	interim   bool // an interim 1xx response arrived (a 100 Continue, say)
+}
+
+func (t *sendTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.mu.Lock(); t.getConn = true; t.mu.Unlock() },
+		GotConn: func(httptrace.GotConnInfo) {
+			t.mu.Lock()
+			// A transport may retry on a fresh connection; only the last one counts.
+			t.gotConn, t.wroteDone, t.wroteErr = true, false, nil
+			t.mu.Unlock()
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			t.mu.Lock()
+			t.wroteDone, t.wroteErr = true, info.Err
+			t.mu.Unlock()
+		},
+		GotFirstResponseByte: func() { t.mu.Lock(); t.firstByte = true; t.mu.Unlock() },
+		Got100Continue:       func() { t.mu.Lock(); t.interim = true; t.mu.Unlock() },
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			t.mu.Lock()
+			t.interim = true
+			t.mu.Unlock()
+			return nil
+		},
+	}
+}
+
+// continued reports whether the server sent an interim answer (100 Continue).
+func (t *sendTrace) continued() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.interim
+}
+
+// nothingSent reports positive evidence that the server cannot have received
+// the complete request: a dial error, no connection, or a body whose write
+// failed. Without evidence (a custom transport that fires no trace events)
+// it says false.
+func (t *sendTrace) nothingSent(err error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.firstByte && !t.interim {
+		// A final answer began to arrive: whatever failed later, this
+		// request reached the server. (A 100 Continue proves nothing: the
+		// body may still have been cut short.)
+		return false
+	}
+	if isDialError(err) {
+		return true
+	}
+	if t.unread != nil && t.unread() > 0 {
+		// net/http never took the whole body, so the server cannot have
+		// it: say, the server refused or reset the request while the
+		// client waited for its 100 Continue. (WroteRequest reports no
+		// error then: the headers were written, and the body skipped.)
+		return true
+	}
+	return t.getConn && (!t.gotConn || !t.wroteDone || t.wroteErr != nil)
+}
+
+// countingBody counts the bytes net/http reads from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr)
+}
