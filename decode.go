@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,25 +34,27 @@ var (
 	errNoTaskID   = errors.New("task_info has no usable id")
 )
 
-// rawTask is a task answer, {"task_info":{...},"images":[...]}, with its
-// members raw. Result URLs may also be under "image", and an error beside
+// wireTask is a task answer, {"task_info":{...},"images":[...]}, as one
+// pass of encoding/json reads it: the members the API words in more than
+// one way are any (a string, a number, a list, ...) or raw, and read
+// below. Result URLs may also be under "image", and an error beside
 // task_info.
-type rawTask struct {
-	TaskInfo json.RawMessage `json:"task_info"`
-	Images   json.RawMessage `json:"images"`
-	Image    json.RawMessage `json:"image"`
+type wireTask struct {
+	TaskInfo *wireInfo       `json:"task_info"`
+	Images   any             `json:"images"`
+	Image    any             `json:"image"`
 	Error    json.RawMessage `json:"error"`
 }
 
-// rawInfo is a task_info object with its members raw.
-type rawInfo struct {
-	ID        json.RawMessage `json:"id"`
-	Status    json.RawMessage `json:"status"`
-	CreatedAt json.RawMessage `json:"created_at"`
-	UpdatedAt json.RawMessage `json:"updated_at"`
+// wireInfo is a task_info object.
+type wireInfo struct {
+	ID        any             `json:"id"` // a string, or a number kept as written (json.Number)
+	Status    any             `json:"status"`
+	CreatedAt any             `json:"created_at"`
+	UpdatedAt any             `json:"updated_at"`
 	Error     json.RawMessage `json:"error"`
-	Images    json.RawMessage `json:"images"`
-	Image     json.RawMessage `json:"image"`
+	Images    any             `json:"images"`
+	Image     any             `json:"image"`
 }
 
 // rawError is an error object with the members that may carry its message
@@ -86,18 +89,25 @@ func decodeTask(body []byte) (*Task, error) {
 // readTask reads a task answer, the API's or a Task's own JSON, without
 // requiring an id.
 func readTask(body []byte) (*Task, error) {
-	var top rawTask
-	if !decodeObject(body, &top) {
+	if kind(body) != '{' {
 		return nil, errNotObject
 	}
-	var info rawInfo
-	if !decodeObject(top.TaskInfo, &info) {
+	var top wireTask
+	var typeErr *json.UnmarshalTypeError
+	switch err := decodeOne(body, &top); {
+	case errors.As(err, &typeErr):
+		return nil, errNoTaskInfo // the one member wireTask types: a task_info that is no object
+	case err != nil:
+		return nil, errNotObject
+	}
+	info := top.TaskInfo
+	if info == nil {
 		return nil, errNoTaskInfo
 	}
 	t := &Task{
 		TaskInfo: TaskInfo{
-			ID: idOf(info.ID), Status: TaskStatus(str(info.Status)), Error: taskError(info.Error),
-			CreatedAt: timestamp(info.CreatedAt), UpdatedAt: timestamp(info.UpdatedAt),
+			ID: idOf(info.ID), Status: TaskStatus(stringOf(info.Status)), Error: taskError(info.Error),
+			CreatedAt: timestamp(stringOf(info.CreatedAt)), UpdatedAt: timestamp(stringOf(info.UpdatedAt)),
 		},
 		Images: resultURLs(top.Images, top.Image, info.Images, info.Image),
 	}
@@ -105,6 +115,26 @@ func readTask(body []byte) (*Task, error) {
 		t.Error = taskError(top.Error) // an error beside task_info
 	}
 	return t, nil
+}
+
+// decodeOne decodes the one JSON value in b into dst, numbers in any
+// fields kept as written (json.Number); trailing data is an error.
+func decodeOne(b []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// stringOf is v if it is a string, else "".
+func stringOf(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 // decodeObject decodes v into dst if v is a JSON object.
@@ -132,17 +162,16 @@ func str(v []byte) string {
 }
 
 // idOf reads an id: a string, or a number kept as written.
-func idOf(v json.RawMessage) string {
-	if k := kind(v); k == '-' || k >= '0' && k <= '9' {
-		return string(bytes.TrimSpace(v))
+func idOf(v any) string {
+	if n, ok := v.(json.Number); ok {
+		return string(n)
 	}
-	return str(v)
+	return stringOf(v)
 }
 
 // timestamp reads an RFC 3339 time, with or without fractional seconds;
 // one without a zone is UTC. Anything else is the zero time.
-func timestamp(v []byte) time.Time {
-	s := str(v)
+func timestamp(s string) time.Time {
 	if len(s) > 64 { // longer than any RFC 3339 time
 		return time.Time{}
 	}
@@ -173,18 +202,18 @@ func taskError(v []byte) *TaskError {
 // The official clients look at "images", then "image", each a list of
 // URLs or of {"url": ...} objects, or one URL; the SDK then tries the same
 // two inside task_info.
-func resultURLs(vals ...json.RawMessage) []string {
+func resultURLs(vals ...any) []string {
 	for _, v := range vals {
 		var urls []string
-		for _, item := range itemsOf(v, maxResultURLs) {
-			if kind(item) == '{' {
-				var obj struct {
-					URL json.RawMessage `json:"url"`
-				}
-				_ = json.Unmarshal(item, &obj)
-				item = obj.URL
+		items, _ := v.([]any)
+		if s, ok := v.(string); ok {
+			items = []any{s}
+		}
+		for _, item := range items[:min(len(items), maxResultURLs)] {
+			if obj, ok := item.(map[string]any); ok {
+				item = obj["url"]
 			}
-			if u := strings.TrimSpace(str(item)); u != "" {
+			if u := strings.TrimSpace(stringOf(item)); u != "" {
 				urls = append(urls, u)
 			}
 		}
