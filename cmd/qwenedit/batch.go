@@ -61,7 +61,14 @@ a rejected key (401), an empty balance (402) or a server that cannot be reached 
 batch at once, with nothing submitted; one image's failure does not stop it. A server that
 goes away later is reported ("server unreachable since 15:04:05, retrying") while the
 waits retry. With MULEROUTER_API_KEY every new task is charged; without it, or with
--fake, the built-in fake server answers and nothing is charged.`,
+-fake, the built-in fake server answers and nothing is charged.
+
+An account runs a limited number of tasks at once, and MuleRouter answers a submit beyond
+it with 429. That never fails an image: the batch keeps at most as many tasks running as
+the server accepted when a 429 came ("server limit: 3 running, 21 waiting"), waits for
+its Retry-After or for one of its tasks to finish, and tries one more after every few
+accepted submits. -concurrency is the most it ever runs; the next images are checked and
+hashed while they wait for a place.`,
 	run:             runBatch,
 	finishesUploads: true,
 }

@@ -74,3 +74,12 @@ func BenchmarkBatchAtTheLimit(b *testing.B) {
 		})
 	}
 }
+
+// TestBatchHelpStatesTheLimit: batch -h says what a 429 does to a batch.
+func TestBatchHelpStatesTheLimit(t *testing.T) {
+	o := runCLI(context.Background(), env{}, "batch", "-h")
+	require.Equal(t, exitOK, o.code, o.stderr)
+	help := o.stdout + o.stderr
+	assert.Contains(t, help, "That never fails an image")
+	assert.Contains(t, help, "server limit: 3 running, 21 waiting")
+}
