@@ -41,8 +41,8 @@ var (
 // task_info.
 type wireTask struct {
 	TaskInfo *wireInfo       `json:"task_info"`
-	Images   any             `json:"images"`
-	Image    any             `json:"image"`
+	Images   json.RawMessage `json:"images"`
+	Image    json.RawMessage `json:"image"`
 	Error    json.RawMessage `json:"error"`
 }
 
@@ -53,8 +53,8 @@ type wireInfo struct {
 	CreatedAt any             `json:"created_at"`
 	UpdatedAt any             `json:"updated_at"`
 	Error     json.RawMessage `json:"error"`
-	Images    any             `json:"images"`
-	Image     any             `json:"image"`
+	Images    json.RawMessage `json:"images"`
+	Image     json.RawMessage `json:"image"`
 }
 
 // rawError is an error object with the members that may carry its message
@@ -202,18 +202,18 @@ func taskError(v []byte) *TaskError {
 // The official clients look at "images", then "image", each a list of
 // URLs or of {"url": ...} objects, or one URL; the SDK then tries the same
 // two inside task_info.
-func resultURLs(vals ...any) []string {
+func resultURLs(vals ...json.RawMessage) []string {
 	for _, v := range vals {
 		var urls []string
-		items, _ := v.([]any)
-		if s, ok := v.(string); ok {
-			items = []any{s}
-		}
-		for _, item := range items[:min(len(items), maxResultURLs)] {
-			if obj, ok := item.(map[string]any); ok {
-				item = obj["url"]
+		for _, item := range itemsOf(v, maxResultURLs) {
+			if kind(item) == '{' {
+				var obj struct {
+					URL json.RawMessage `json:"url"`
+				}
+				_ = json.Unmarshal(item, &obj)
+				item = obj.URL
 			}
-			if u := strings.TrimSpace(stringOf(item)); u != "" {
+			if u := strings.TrimSpace(str(item)); u != "" {
 				urls = append(urls, u)
 			}
 		}
@@ -225,16 +225,29 @@ func resultURLs(vals ...any) []string {
 }
 
 // itemsOf is the first n items of a list, or a lone string as one item.
+// The list is read item by item and left at the n-th: a 4 MiB list of a
+// million items costs what its first n do.
 func itemsOf(v json.RawMessage, n int) []json.RawMessage {
 	switch kind(v) {
 	case '"':
 		return []json.RawMessage{v}
 	case '[':
-		var items []json.RawMessage
-		_ = json.Unmarshal(v, &items)
-		return items[:min(len(items), n)]
+	default:
+		return nil
 	}
-	return nil
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil
+	}
+	var items []json.RawMessage
+	for len(items) < n && dec.More() {
+		var item json.RawMessage
+		if dec.Decode(&item) != nil {
+			break
+		}
+		items = append(items, item)
+	}
+	return items
 }
 
 // readError is the one reader of error values: task_info.error, the error
