@@ -157,19 +157,24 @@ func TestDecodeTaskRejectsWrongShapes(t *testing.T) {
 }
 
 func FuzzDecodeTask(f *testing.F) {
-	for _, s := range []string{pendingJS, runningJS, completeJS, failedJS, `{"task_info":{"id":"a","error":"x"},"images":"u"}`, `{"task_info":{"id":1e3}}`} {
+	for _, s := range []string{pendingJS, runningJS, completeJS, failedJS, `{"task_info":{"id":"a","error":"x"},"images":"u"}`, `{"task_info":{"id":1e3}}`, `{"task_info":{"id":"a","ID":" "}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		task, err := decodeTask(body)
 		// Whenever the body is an object whose task_info object has a
 		// non-blank string id, the task decodes, whatever its other fields
-		// hold. The probe is encoding/json's: maps match keys exactly and
-		// keep the last of repeated keys, as decodeTask does.
-		var top, info map[string]json.RawMessage
+		// hold. The probe reads the id as decodeTask does, with
+		// encoding/json's struct rules: keys match whatever their case,
+		// and the last of repeated keys wins.
+		var probe struct {
+			TaskInfo *struct {
+				ID json.RawMessage `json:"id"`
+			} `json:"task_info"`
+		}
 		var id string
-		if json.Unmarshal(body, &top) == nil && json.Unmarshal(top["task_info"], &info) == nil && info != nil &&
-			json.Unmarshal(info["id"], &id) == nil && strings.TrimSpace(id) != "" {
+		if json.Unmarshal(body, &probe) == nil && probe.TaskInfo != nil &&
+			json.Unmarshal(probe.TaskInfo.ID, &id) == nil && strings.TrimSpace(id) != "" {
 			require.NoError(t, err, "%s", body)
 			assert.Equal(t, id, task.ID)
 		}
