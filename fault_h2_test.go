@@ -50,65 +50,24 @@ func runH2Case(t *testing.T, tc h2Case) {
 	front, err := h2fault.New(httputil.NewSingleHostReverseProxy(backend))
 	require.NoError(t, err)
 	t.Cleanup(front.Close)
-	c, err := qwenedit.NewClient(
-		qwenedit.WithAPIKey(srv.APIKey()),
-		qwenedit.WithBaseURL(front.URL),
-		qwenedit.WithHTTPClient(front.Client()),
-		qwenedit.WithClock(clk),
-		qwenedit.WithJitter(func() float64 { return 0.5 }),
-		qwenedit.WithRetryBackoff(time.Millisecond, 5*time.Millisecond),
-	)
-	require.NoError(t, err)
-
+	c := newFaultClient(t, srv.APIKey(), front.URL, clk, qwenedit.WithHTTPClient(front.Client()))
 	ctx, cancel := context.WithTimeout(context.Background(), faultCaseTimeout)
 	defer cancel()
-	env := &faultEnv{srv: srv, clk: clk}
-	if tc.op == opGet || tc.op == opWait {
-		info, err := c.Submit(ctx, faultRequest())
-		require.NoError(t, err)
-		env.taskID = info.ID
-	}
+	env := startFaultCase(ctx, t, c, &faultEnv{srv: srv, clk: clk}, tc.op)
 	for _, f := range tc.faults {
 		front.Inject(f)
 	}
-	req := faultRequest()
-	if tc.bigBody {
-		req = bigFaultRequest()
-	}
-	r := &faultResult{op: tc.op}
-	pollOpts := []qwenedit.PollOption{
-		qwenedit.WithPollInterval(10 * time.Millisecond),
-		qwenedit.WithMaxPollInterval(50 * time.Millisecond),
-		qwenedit.WithOnPoll(func(task *qwenedit.Task) { r.statuses = append(r.statuses, task.Status) }),
-	}
+
 	posts0, gets0 := front.Requests("POST"), front.Requests("GET")
 	submits0, sleeps0 := srv.SubmitCount(), len(clk.Sleeps())
-	switch tc.op {
-	case opSubmit:
-		r.info, r.err = c.Submit(ctx, req)
-	case opGet:
-		r.task, r.err = c.Get(ctx, env.taskID)
-	case opEdit:
-		r.task, r.err = c.Edit(ctx, req, pollOpts...)
-	default:
-		t.Fatalf("op %d has no frame-level case", tc.op)
-	}
+	r := callFaultOp(ctx, c, env, tc.op, tc.bigBody, nil)
 	require.NoError(t, ctx.Err(), "the case used up its time budget; last error: %v", r.err)
 	r.posts, r.gets = front.Requests("POST")-posts0, front.Requests("GET")-gets0
 	r.submits = srv.SubmitCount() - submits0
 	r.sleeps = clk.Sleeps()[sleeps0:]
 
 	tc.check(t, env, r)
-	if tc.wantPOST != anyCount {
-		assert.Equal(t, tc.wantPOST, r.posts, "POST requests")
-	}
-	if tc.wantGET != anyCount {
-		assert.Equal(t, tc.wantGET, r.gets, "GET requests")
-	}
-	assert.Equal(t, tc.wantSubmits, r.submits, "tasks created (paid)")
-	if tc.wantSleeps != nil && len(tc.wantSleeps) == 0 {
-		assert.Empty(t, r.sleeps, "waits")
-	}
+	assertFaultCounts(t, r, tc.wantPOST, tc.wantGET, tc.wantSubmits, tc.wantSleeps)
 	assert.Zero(t, front.Pending(), "every injected fault was used")
 }
 

@@ -202,62 +202,24 @@ func runFaultCase(t *testing.T, tc faultCase, transport []qwenedittest.Option) {
 	clk := qwenedit.NewFakeClock()
 	srv := qwenedittest.NewServer(append(append([]qwenedittest.Option{qwenedittest.WithClock(clk.Now)}, transport...), tc.srvOpts...)...)
 	t.Cleanup(srv.Close)
-	opts := append(append([]qwenedit.Option{
-		qwenedit.WithAPIKey(srv.APIKey()),
-		qwenedit.WithBaseURL(srv.URL()),
-		qwenedit.WithClock(clk),
-		qwenedit.WithJitter(func() float64 { return 0.5 }), // backoff delays: 0.5 ms, 1 ms, 2 ms
-		qwenedit.WithRetryBackoff(time.Millisecond, 5*time.Millisecond),
-	}, faultHTTPClient(srv)...), tc.clientOpts...)
-	c, err := qwenedit.NewClient(opts...)
-	require.NoError(t, err)
-
+	c := newFaultClient(t, srv.APIKey(), srv.URL(), clk, append(faultHTTPClient(srv), tc.clientOpts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), faultCaseTimeout)
 	defer cancel()
-	env := &faultEnv{srv: srv, clk: clk}
-	if tc.op == opGet || tc.op == opWait {
-		info, err := c.Submit(ctx, faultRequest())
-		require.NoError(t, err)
-		env.taskID = info.ID
-	}
+	env := startFaultCase(ctx, t, c, &faultEnv{srv: srv, clk: clk}, tc.op)
 	for _, f := range tc.faults {
 		srv.InjectFault(f)
 	}
 	if tc.setup != nil {
 		tc.setup(env)
 	}
-	req := faultRequest()
-	if tc.bigBody {
-		req = bigFaultRequest()
-	}
 
-	r := &faultResult{op: tc.op}
-	pollOpts := []qwenedit.PollOption{
-		qwenedit.WithPollInterval(10 * time.Millisecond),
-		qwenedit.WithMaxPollInterval(50 * time.Millisecond),
-		qwenedit.WithOnPoll(func(task *qwenedit.Task) {
-			r.statuses = append(r.statuses, task.Status)
-			if tc.onPoll != nil {
-				tc.onPoll(env, task)
-			}
-		}),
-	}
 	posts0, gets0 := apiRequestCounts(srv)
 	submits0, sleeps0 := srv.SubmitCount(), len(clk.Sleeps())
 	var before, after runtime.MemStats
 	if tc.maxAlloc > 0 {
 		runtime.ReadMemStats(&before)
 	}
-	switch tc.op {
-	case opSubmit:
-		r.info, r.err = c.Submit(ctx, req)
-	case opGet:
-		r.task, r.err = c.Get(ctx, env.taskID)
-	case opWait:
-		r.task, r.err = c.WaitForResult(ctx, env.taskID, pollOpts...)
-	case opEdit:
-		r.task, r.err = c.Edit(ctx, req, pollOpts...)
-	}
+	r := callFaultOp(ctx, c, env, tc.op, tc.bigBody, tc.onPoll)
 	if tc.maxAlloc > 0 {
 		runtime.ReadMemStats(&after)
 		r.alloc = after.TotalAlloc - before.TotalAlloc
@@ -269,25 +231,91 @@ func runFaultCase(t *testing.T, tc faultCase, transport []qwenedittest.Option) {
 	r.sleeps = clk.Sleeps()[sleeps0:]
 
 	tc.check(t, env, r)
-	if tc.wantPOST != anyCount {
-		assert.Equal(t, tc.wantPOST, r.posts, "POST requests")
-	}
-	if tc.wantGET != anyCount {
-		assert.Equal(t, tc.wantGET, r.gets, "GET requests")
-	}
-	assert.Equal(t, tc.wantSubmits, r.submits, "tasks created (paid)")
-	switch {
-	case tc.wantSleeps == nil:
-	case len(tc.wantSleeps) == 0:
-		assert.Empty(t, r.sleeps, "waits")
-	default:
-		assert.Equal(t, tc.wantSleeps, r.sleeps, "waits")
-	}
+	assertFaultCounts(t, r, tc.wantPOST, tc.wantGET, tc.wantSubmits, tc.wantSleeps)
 	if tc.maxAlloc > 0 {
 		t.Logf("allocated %d KiB during the call", r.alloc>>10)
 		assert.Less(t, r.alloc, tc.maxAlloc, "bytes allocated while reading a %d MiB answer", hugeSize>>20)
 	}
 	assert.Zero(t, srv.PendingFaults(), "every injected fault was used")
+}
+
+// newFaultClient is a Client of a fault case, at key and base, on the
+// case's fake clock, with exact backoff delays (0.5 ms, 1 ms, 2 ms).
+func newFaultClient(t *testing.T, key, base string, clk *qwenedit.FakeClock, opts ...qwenedit.Option) *qwenedit.Client {
+	t.Helper()
+	c, err := qwenedit.NewClient(append([]qwenedit.Option{
+		qwenedit.WithAPIKey(key),
+		qwenedit.WithBaseURL(base),
+		qwenedit.WithClock(clk),
+		qwenedit.WithJitter(func() float64 { return 0.5 }),
+		qwenedit.WithRetryBackoff(time.Millisecond, 5*time.Millisecond),
+	}, opts...)...)
+	require.NoError(t, err)
+	return c
+}
+
+// startFaultCase creates, before any fault, the task that opGet and
+// opWait ask about.
+func startFaultCase(ctx context.Context, t *testing.T, c *qwenedit.Client, env *faultEnv, op faultOp) *faultEnv {
+	t.Helper()
+	if op == opGet || op == opWait {
+		info, err := c.Submit(ctx, faultRequest())
+		require.NoError(t, err)
+		env.taskID = info.ID
+	}
+	return env
+}
+
+// callFaultOp makes a case's call, with quick polls that record every
+// status (and call onPoll, if set).
+func callFaultOp(ctx context.Context, c *qwenedit.Client, env *faultEnv, op faultOp, bigBody bool,
+	onPoll func(*faultEnv, *qwenedit.Task)) *faultResult {
+	req := faultRequest()
+	if bigBody {
+		req = bigFaultRequest()
+	}
+	r := &faultResult{op: op}
+	pollOpts := []qwenedit.PollOption{
+		qwenedit.WithPollInterval(10 * time.Millisecond),
+		qwenedit.WithMaxPollInterval(50 * time.Millisecond),
+		qwenedit.WithOnPoll(func(task *qwenedit.Task) {
+			r.statuses = append(r.statuses, task.Status)
+			if onPoll != nil {
+				onPoll(env, task)
+			}
+		}),
+	}
+	switch op {
+	case opSubmit:
+		r.info, r.err = c.Submit(ctx, req)
+	case opGet:
+		r.task, r.err = c.Get(ctx, env.taskID)
+	case opWait:
+		r.task, r.err = c.WaitForResult(ctx, env.taskID, pollOpts...)
+	case opEdit:
+		r.task, r.err = c.Edit(ctx, req, pollOpts...)
+	}
+	return r
+}
+
+// assertFaultCounts checks the requests, paid tasks and waits a case
+// caused (anyCount: not checked; nil sleeps: not checked).
+func assertFaultCounts(t *testing.T, r *faultResult, wantPOST, wantGET, wantSubmits int, wantSleeps []time.Duration) {
+	t.Helper()
+	if wantPOST != anyCount {
+		assert.Equal(t, wantPOST, r.posts, "POST requests")
+	}
+	if wantGET != anyCount {
+		assert.Equal(t, wantGET, r.gets, "GET requests")
+	}
+	assert.Equal(t, wantSubmits, r.submits, "tasks created (paid)")
+	switch {
+	case wantSleeps == nil:
+	case len(wantSleeps) == 0:
+		assert.Empty(t, r.sleeps, "waits")
+	default:
+		assert.Equal(t, wantSleeps, r.sleeps, "waits")
+	}
 }
 
 // Checks.
