@@ -288,7 +288,11 @@ func (b *batch) submit(ctx, work context.Context, jb job) (outcome, bool) {
 			// file waits for a slot, however long the batch runs.
 			b.slots.release()
 			b.clearAhead(jb, &outcome{msg: "refused at the account's limit of running tasks (429)"})
-			if limit, changed := b.slots.refused(retryAfter); changed {
+			switch limit, changed, idle := b.slots.refused(retryAfter); {
+			case idle > 0:
+				b.prog.warnf("%s: refused with 429 while none of this batch's tasks run (a quota or spend limit?): trying again in %s, Ctrl-C to stop",
+					jb.label(), max(idle, retryAfter).Round(time.Second))
+			case changed:
 				b.prog.limit(limit)
 			}
 			continue

@@ -83,3 +83,21 @@ func TestBatchHelpStatesTheLimit(t *testing.T) {
 	assert.Contains(t, help, "That never fails an image")
 	assert.Contains(t, help, "server limit: 3 running, 21 waiting")
 }
+
+// TestBatchWaitsOutA429ItDidNotCause: the account's one running slot is
+// taken by a task the batch did not submit. The batch's submits are
+// refused while none of its own tasks run: it waits, backing off, says
+// so, and edits its image once that task has finished; one task for it.
+func TestBatchWaitsOutA429ItDidNotCause(t *testing.T) {
+	t.Parallel()
+	srv, e := fakeAPI(t, qwenedittest.WithMaxRunningTasks(1), qwenedittest.WithTaskDuration(1500*time.Millisecond))
+	submit(t, srv, 0, sample) // someone else's task
+	in, out := t.TempDir(), t.TempDir()
+	writeImages(t, in, "a.png")
+
+	o := batchRun(context.Background(), e, "-in", in, "-prompt", prompt, "-out", out)
+	require.Equal(t, exitOK, o.code, o.stderr)
+	assert.Contains(t, o.stderr, "refused with 429 while none of this batch's tasks run")
+	assert.Equal(t, 2, srv.SubmitCount(), "the other task and the batch's one")
+	assert.Len(t, withStatus(journalRecords(t, out), statusSaved), 1)
+}

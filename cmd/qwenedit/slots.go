@@ -33,6 +33,7 @@ type slots struct {
 	waiting   int           // files waiting for a slot
 	notBefore time.Time     // no slot before this (the server's Retry-After)
 	accepted  int           // submits accepted since the limit last changed
+	idle      int           // 429s in a row while none of the batch's tasks ran
 	limited   bool          // a 429 has set the limit
 	changed   chan struct{} // closed and replaced when a slot may have freed
 }
@@ -104,6 +105,7 @@ func (s *slots) finished() {
 func (s *slots) accept() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.idle = 0
 	if s.accepted++; s.accepted >= s.limit && s.limit < s.max {
 		s.limit++
 		s.accepted = 0
@@ -115,16 +117,31 @@ func (s *slots) accept() {
 // back: the server runs the tasks still holding slots and no more, and
 // asks for retryAfter (0: none) before the next submit. It returns the
 // limit, and whether it changed.
-func (s *slots) refused(retryAfter time.Duration) (limit int, changed bool) {
+//
+// A 429 while none of the batch's tasks hold a slot is not the limit of
+// running tasks (a quota, a spend limit, someone else's tasks): nothing of
+// the batch's will finish to free the server, so the next submit waits at
+// least 1 s, doubling up to idleMax while such 429s go on; idleWait is
+// that wait, 0 for a 429 of the running limit.
+func (s *slots) refused(retryAfter time.Duration) (limit int, changed bool, idleWait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.limit
 	s.limit, s.accepted, s.limited = max(1, min(s.limit, s.held)), 0, true
-	if until := s.now().Add(retryAfter); until.After(s.notBefore) {
+	wait := retryAfter
+	if s.held == 0 {
+		s.idle++
+		idleWait = min(idleMax, time.Second<<min(s.idle-1, 6))
+		wait = max(wait, idleWait)
+	}
+	if until := s.now().Add(wait); until.After(s.notBefore) {
 		s.notBefore = until
 	}
-	return s.limit, s.limit != old
+	return s.limit, s.limit != old, idleWait
 }
+
+// idleMax is the longest wait after a 429 that no running task explains.
+const idleMax = time.Minute
 
 // wake tells the waiters that a slot may have freed. s.mu is held.
 func (s *slots) wake() {

@@ -39,7 +39,7 @@ func TestSlotsLearnTheLimitFromA429(t *testing.T) {
 	s.accept()
 	s.accept()
 	s.release()
-	limit, changed := s.refused(5 * time.Second)
+	limit, changed, _ := s.refused(5 * time.Second)
 	assert.True(t, changed)
 	assert.Equal(t, 3, limit, "the tasks still holding slots")
 	limited, _, _ := s.state()
@@ -49,7 +49,7 @@ func TestSlotsLearnTheLimitFromA429(t *testing.T) {
 
 	// A task finished: the server runs one fewer, which is what a
 	// Retry-After waits for, so its slot is free at once.
-	_, _ = s.refused(5 * time.Second)
+	_, _, _ = s.refused(5 * time.Second)
 	s.finished()
 	assert.True(t, tryAcquire(s))
 	assert.False(t, tryAcquire(s))
@@ -64,7 +64,7 @@ func TestSlotsHonourRetryAfter(t *testing.T) {
 		require.True(t, tryAcquire(s))
 	}
 	s.release() // refused with 429
-	limit, _ := s.refused(5 * time.Second)
+	limit, _, _ := s.refused(5 * time.Second)
 	require.Equal(t, 2, limit)
 	s.release() // another submit failed before it was sent
 	assert.False(t, tryAcquire(s), "a slot is free, but not before the Retry-After")
@@ -78,7 +78,7 @@ func TestSlotsGrowAgainAfterAcceptedSubmits(t *testing.T) {
 	require.True(t, tryAcquire(s))
 	require.True(t, tryAcquire(s))
 	s.release()
-	_, _ = s.refused(0) // one holds a slot: the limit is 1
+	_, _, _ = s.refused(0) // one holds a slot: the limit is 1
 	_, limit, _ := s.state()
 	require.Equal(t, 1, limit)
 	s.accept() // limit-many (1) accepted: the limit grows
@@ -115,4 +115,29 @@ func TestSlotsWakeAWaiterWhenOneFrees(t *testing.T) {
 	go func() { got <- s.acquire(ctx) }()
 	cancel()
 	assert.ErrorIs(t, <-got, context.Canceled)
+}
+
+// TestSlotsBackOffWhenNothingRuns: a 429 while none of the batch's tasks
+// run is no limit of running tasks; the next submit waits 1 s, then 2 s,
+// 4 s, ... up to a minute, never in a hot loop, and an accepted submit
+// ends the backing off.
+func TestSlotsBackOffWhenNothingRuns(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newSlots(2, func() time.Time { return now })
+	var waits []time.Duration
+	for range 9 {
+		require.True(t, tryAcquireAfter(s, &now, 61*time.Second))
+		s.release()
+		_, _, idle := s.refused(0)
+		waits = append(waits, idle)
+		assert.False(t, tryAcquire(s), "not at once")
+	}
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}, waits)
+
+	require.True(t, tryAcquireAfter(s, &now, time.Minute))
+	s.accept()
+	s.release()
+	_, _, idle := s.refused(0)
+	assert.Equal(t, time.Second, idle, "an accepted submit starts the backing off again")
 }
