@@ -68,7 +68,9 @@ it with 429. That never fails an image: the batch keeps at most as many tasks ru
 the server accepted when a 429 came ("server limit: 3 running, 21 waiting"), waits for
 its Retry-After or for one of its tasks to finish, and tries one more after every few
 accepted submits. -concurrency is the most it ever runs; the next images are checked and
-hashed while they wait for a place.`,
+hashed while they wait for a place. A 429 while none of the batch's tasks run (a quota, a
+spend limit, someone else's tasks) is waited out too, 1s, then 2s, ... up to a minute
+between tries, and said on stderr.`,
 	run:             runBatch,
 	finishesUploads: true,
 }
