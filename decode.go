@@ -81,7 +81,8 @@ func decodeTask(body []byte) (*Task, error) {
 		err = errNoTaskID
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnexpectedResponse, err)
+		// The answer's start, quoted, for whoever debugs it.
+		return nil, fmt.Errorf("%w: %w (the answer began %.200q)", ErrUnexpectedResponse, err, body)
 	}
 	return t, nil
 }

@@ -70,6 +70,9 @@ type APIError struct {
 	RetryAfter time.Duration
 	// Method and Path identify the call that failed.
 	Method, Path string
+	// Body is the answer's body as it came (its first 64 KiB), for
+	// debugging an answer the fields above do not explain.
+	Body []byte
 }
 
 func (e *APIError) Error() string {
@@ -272,6 +275,7 @@ func newAPIError(method, path string, resp *http.Response, now time.Time) *APIEr
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	drain(resp.Body)
+	e.Body = body
 	e.Message, e.Code = parseErrorBody(body)
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("HTTP %d", resp.StatusCode)

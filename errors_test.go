@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -103,4 +104,27 @@ func FuzzParseErrorBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTheRawAnswerIsKept: an answer the SDK cannot explain is kept for
+// whoever debugs it: an error answer's body in APIError.Body, the start
+// of an unreadable 2xx answer in the error's message.
+func TestTheRawAnswerIsKept(t *testing.T) {
+	c, mt, _ := mockClient(t)
+	odd := `{"oops":{"nested":"not the documented shape"}}`
+	mt.RegisterResponder(http.MethodGet, submitURL+"/t-1", jsonResponder(400, odd))
+	_, err := c.Get(context.Background(), "t-1")
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, odd, string(apiErr.Body))
+
+	mt.RegisterResponder(http.MethodGet, submitURL+"/t-2", jsonResponder(200, odd))
+	_, err = c.Get(context.Background(), "t-2")
+	require.ErrorIs(t, err, ErrUnexpectedResponse)
+	assert.Contains(t, err.Error(), `the answer began "{\"oops\"`)
+
+	long := `{"task_info":7,"pad":"` + strings.Repeat("x", 1000) + `"}`
+	_, err = decodeTask([]byte(long))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 400, "a long answer is cut in the message")
 }
