@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -114,35 +113,3 @@ func isLoopbackHost(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// h2Unprocessed reports the HTTP/2 server's own word that it did no
-// processing of the request (RFC 9113 §8.7), so that a submit is as safe
-// to retry as one never sent: a RST_STREAM(REFUSED_STREAM) (Go's server
-// sends it for streams beyond SETTINGS_MAX_CONCURRENT_STREAMS that a new
-// client opened before reading that setting; CDNs under load too), or a
-// GOAWAY whose Last-Stream-ID is below the request's stream.
-//
-// net/http hands these over only as text: for a request it cannot rewind
-// it formats the cause with %v ("cannot retry err [stream error: stream ID
-// 3; REFUSED_STREAM...]"), so no typed error is left to match. A change of
-// that text makes the submit ambiguous again, never retried twice:
-// TestRefusedStreamsAreRetried, against net/http's own server, would show
-// it. Every other reset code after the body went out stays ambiguous.
-//
-// It also reads net/http's "cannot rewind body after connection loss": for
-// a request without GetBody (every submit) net/http tries to resend, and
-// so to rewind, only when its HTTP/2 layer found no connection to send it
-// on (transport.go shouldRetryRequest, golang/go#16582), and that layer
-// retries such a request only when the connection failed before the
-// stream was opened (errClientConnUnusable). Seen about once in 150
-// submits of TestRefusedStreamsAreRetried under -race, with no task made.
-func h2Unprocessed(err error) bool {
-	msg := err.Error()
-	return h2RefusedStream.MatchString(msg) ||
-		strings.Contains(msg, "net/http: cannot rewind body after connection loss") ||
-		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") ||
-		strings.Contains(msg, "http2: Transport received GOAWAY from server ErrCode:")
-}
-
-// h2RefusedStream matches net/http's text of a stream reset with REFUSED_STREAM.
-var h2RefusedStream = regexp.MustCompile(`stream error: stream ID \d+; REFUSED_STREAM\b`)

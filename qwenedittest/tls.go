@@ -1,21 +1,17 @@
 package qwenedittest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/selfsigned"
 )
 
 // WithTLS makes both listeners serve HTTPS with a self-signed certificate
@@ -78,55 +74,11 @@ func certHosts(addrs ...net.Addr) (dns []string, ips []net.IP) {
 	return dns, ips
 }
 
-// newCertificate creates a self-signed ECDSA P-256 certificate for the
-// given names and addresses.
-func newCertificate(dns []string, ips []net.IP, now time.Time) (tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	ski := sha256.Sum256(pub)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{Organization: []string{"qwenedittest"}, CommonName: "qwenedittest fake MuleRouter"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(397 * 24 * time.Hour), // the longest validity every TLS client accepts
-		// A CA for itself, so that clients can trust it as their root;
-		// key usage, critical basic constraints and key identifiers keep
-		// strict verifiers (OpenSSL's X509_STRICT, Python ≥ 3.13) happy.
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		SubjectKeyId:          ski[:20],
-		AuthorityKeyId:        ski[:20],
-		DNSNames:              dns,
-		IPAddresses:           ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, cert, nil
-}
-
 // setupTLS creates the certificate and turns both (not yet started)
 // httptest servers into HTTPS servers that offer HTTP/2.
 func (s *Server) setupTLS() error {
 	dns, ips := certHosts(s.api.Listener.Addr(), s.results.Listener.Addr())
-	cert, parsed, err := newCertificate(dns, ips, time.Now())
+	cert, parsed, err := selfsigned.New(dns, ips, time.Now())
 	if err != nil {
 		return fmt.Errorf("qwenedittest: creating the TLS certificate: %w", err)
 	}

@@ -9,7 +9,7 @@ import "net/url"
 // to it charged would teach users to read past the one warning that costs
 // money. Loopback is judged as for plain http: 127.0.0.0/8, ::1, localhost.
 func chargeNote(base string) string {
-	if u, err := url.Parse(base); err == nil && isLoopback(u.Hostname()) {
+	if isLocal(base) {
 		return "a local server, charged only if it forwards the call to MuleRouter"
 	}
 	return "this call is charged"
@@ -17,8 +17,14 @@ func chargeNote(base string) string {
 
 // batchChargeNote is chargeNote for a batch's many calls.
 func batchChargeNote(base string) string {
-	if u, err := url.Parse(base); err == nil && isLoopback(u.Hostname()) {
+	if isLocal(base) {
 		return "a local server, charged only if it forwards the calls to MuleRouter"
 	}
 	return "each new task is charged"
+}
+
+// isLocal reports a base URL on this machine.
+func isLocal(base string) bool {
+	u, err := url.Parse(base)
+	return err == nil && isLoopback(u.Hostname())
 }

@@ -19,14 +19,10 @@ package h2fault
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +34,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/selfsigned"
 )
 
 // Fault is what the server does to one request instead of answering it.
@@ -81,7 +79,7 @@ type Server struct {
 // New starts a Server on a loopback port that answers with handler the
 // requests no fault takes.
 func New(handler http.Handler) (*Server, error) {
-	cert, leaf, err := newCertificate()
+	cert, leaf, err := selfsigned.New(nil, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -386,31 +384,4 @@ func newRequest(f *http2.MetaHeadersFrame) *http.Request {
 		req.Header.Add(hf.Name, hf.Value)
 	}
 	return req
-}
-
-// newCertificate makes a self-signed certificate for 127.0.0.1.
-func newCertificate() (tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
 }
