@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +34,10 @@ var (
 )
 
 // wireTask is a task answer, {"task_info":{...},"images":[...]}, as one
-// pass of encoding/json reads it: the members the API words in more than
-// one way are any (a string, a number, a list, ...) or raw, and read
+// json.Unmarshal reads it. A member of the wrong type is skipped by
+// encoding/json (it finishes the rest and reports an UnmarshalTypeError,
+// which readTask ignores), so a number for a status leaves the status "".
+// The members the API words in more than one way stay raw and are read
 // below. Result URLs may also be under "image", and an error beside
 // task_info.
 type wireTask struct {
@@ -48,10 +49,10 @@ type wireTask struct {
 
 // wireInfo is a task_info object.
 type wireInfo struct {
-	ID        any             `json:"id"` // a string, or a number kept as written (json.Number)
-	Status    any             `json:"status"`
-	CreatedAt any             `json:"created_at"`
-	UpdatedAt any             `json:"updated_at"`
+	ID        json.RawMessage `json:"id"` // a string, or a number kept as written
+	Status    string          `json:"status"`
+	CreatedAt string          `json:"created_at"`
+	UpdatedAt string          `json:"updated_at"`
 	Error     json.RawMessage `json:"error"`
 	Images    json.RawMessage `json:"images"`
 	Image     json.RawMessage `json:"image"`
@@ -95,10 +96,10 @@ func readTask(body []byte) (*Task, error) {
 	}
 	var top wireTask
 	var typeErr *json.UnmarshalTypeError
-	switch err := decodeOne(body, &top); {
-	case errors.As(err, &typeErr):
-		return nil, errNoTaskInfo // the one member wireTask types: a task_info that is no object
-	case err != nil:
+	switch err := json.Unmarshal(body, &top); {
+	case errors.As(err, &typeErr) && typeErr.Field == "task_info":
+		return nil, errNoTaskInfo // a task_info that is no object
+	case err != nil && typeErr == nil:
 		return nil, errNotObject
 	}
 	info := top.TaskInfo
@@ -107,8 +108,8 @@ func readTask(body []byte) (*Task, error) {
 	}
 	t := &Task{
 		TaskInfo: TaskInfo{
-			ID: idOf(info.ID), Status: TaskStatus(stringOf(info.Status)), Error: taskError(info.Error),
-			CreatedAt: timestamp(stringOf(info.CreatedAt)), UpdatedAt: timestamp(stringOf(info.UpdatedAt)),
+			ID: idOf(info.ID), Status: TaskStatus(info.Status), Error: taskError(info.Error),
+			CreatedAt: timestamp(info.CreatedAt), UpdatedAt: timestamp(info.UpdatedAt),
 		},
 		Images: resultURLs(top.Images, top.Image, info.Images, info.Image),
 	}
@@ -116,26 +117,6 @@ func readTask(body []byte) (*Task, error) {
 		t.Error = taskError(top.Error) // an error beside task_info
 	}
 	return t, nil
-}
-
-// decodeOne decodes the one JSON value in b into dst, numbers in any
-// fields kept as written (json.Number); trailing data is an error.
-func decodeOne(b []byte, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(dst); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
-
-// stringOf is v if it is a string, else "".
-func stringOf(v any) string {
-	s, _ := v.(string)
-	return s
 }
 
 // decodeObject decodes v into dst if v is a JSON object.
@@ -163,11 +144,11 @@ func str(v []byte) string {
 }
 
 // idOf reads an id: a string, or a number kept as written.
-func idOf(v any) string {
-	if n, ok := v.(json.Number); ok {
-		return string(n)
+func idOf(v json.RawMessage) string {
+	if k := kind(v); k == '-' || ('0' <= k && k <= '9') {
+		return string(bytes.TrimSpace(v))
 	}
-	return stringOf(v)
+	return str(v)
 }
 
 // timestamp reads an RFC 3339 time, with or without fractional seconds;

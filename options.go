@@ -84,10 +84,7 @@ func WithBaseURL(u string) Option {
 // the caller's client is not modified. The default is a client with dial
 // and TLS timeouts and no response-header or overall timeout (uploads of
 // large images and downloads may legitimately take long; the per-attempt
-// timeout and contexts bound them). Behind net/http's own *http.Transport,
-// small request bodies are built in reused buffers; behind any other
-// RoundTripper, which may read a body after RoundTrip returned, each is a
-// fresh allocation.
+// timeout and contexts bound them).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
