@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed-b62e15c8/qwenedit/internal/imageinfo"
 	"github.com/seed-b62e15c8/qwenedit/internal/imagetest"
+	"github.com/seed-b62e15c8/qwenedit/internal/sendtrace"
 )
 
 // BenchmarkSubmitLayers says where the time of a small submit (three
@@ -71,7 +72,7 @@ func BenchmarkSubmitLayers(b *testing.B) {
 			defer cancel()
 		}
 		if l.trace {
-			ctx = httptrace.WithClientTrace(ctx, (&sendTrace{}).hooks())
+			ctx = httptrace.WithClientTrace(ctx, (&sendtrace.Trace{}).Hooks())
 		}
 		r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/seed-b62e15c8/qwenedit/internal/sendtrace"
 	"github.com/seed-b62e15c8/qwenedit/internal/streambody"
 )
 
@@ -135,18 +136,17 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 		// context error, never "a task may exist".
 		return outcome{err: fmt.Errorf("qwenedit: %s: %w", ac.name(), err)}
 	}
-	trace := &sendTrace{}
+	trace := &sendtrace.Trace{}
 	rctx := actx
 	if ac.paid {
 		// Only a submit needs to know how far the request got: the events
 		// of the connection, and how much of the body net/http took.
-		rctx = httptrace.WithClientTrace(actx, trace.hooks())
+		rctx = httptrace.WithClientTrace(actx, trace.Hooks())
 	}
-	req, unread, err := c.newRequest(rctx, ac)
+	req, err := c.newRequest(rctx, ac, trace)
 	if err != nil {
 		return outcome{err: err}
 	}
-	trace.unread = unread
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -163,7 +163,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return classifyStatus(ac, resp, c.cfg.clock.Now())
 	}
-	if req.Header.Get("Expect") != "" && !trace.continued() {
+	if req.Header.Get("Expect") != "" && !trace.Continued() {
 		c.expectIgnored.Store(true)
 	}
 	if err := ac.read(resp); err != nil {
@@ -173,19 +173,18 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 }
 
 // newRequest builds the request of one attempt: the one place that sets
-// headers and the key. unread tells, after the exchange, how many bytes of
-// the body net/http never took (nil without a body).
-func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request, unread func() int64, err error) {
-	body, unread, err := requestBody(ac)
+// headers and the key. A streamed body is counted in trace.
+func (c *Client) newRequest(ctx context.Context, ac apiCall, trace *sendtrace.Trace) (*http.Request, error) {
+	body, err := requestBody(ac, trace)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	req, err = http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
+	req, err := http.NewRequestWithContext(ctx, ac.method, ac.target(c), body)
 	if err != nil {
 		if rc, ok := body.(io.Closer); ok {
 			_ = rc.Close() // nothing was read from it: it opened nothing yet
 		}
-		return nil, nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
+		return nil, fmt.Errorf("qwenedit: %s: %w", ac.name(), err)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if ac.url == nil {
@@ -209,34 +208,32 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall) (req *http.Request,
 			req.Header.Set("Expect", "100-continue")
 		}
 	}
-	return req, unread, nil
+	return req, nil
 }
 
 // requestBody is a fresh body for one attempt (net/http may read a body
 // until it is closed, so attempts share none): small ones built in memory,
-// larger ones streamed and counted. unread tells, after the exchange, how
-// many bytes of a streamed body net/http never took; nil for the others,
-// whose progress the trace tells.
-func requestBody(ac apiCall) (body io.Reader, unread func() int64, err error) {
+// larger ones streamed and counted in trace, whose events tell the
+// progress of the others.
+func requestBody(ac apiCall, trace *sendtrace.Trace) (io.Reader, error) {
 	switch {
 	case ac.body == nil:
-		return nil, nil, nil
+		return nil, nil
 	case ac.body.Len() <= maxInMemoryBody:
 		// A *bytes.Reader: net/http sends it in one write with the
 		// headers, where it flushes the headers of any other body first.
 		b, err := ac.body.AppendTo(nil)
 		if err != nil {
-			return nil, nil, imageSourceErr(ac, err)
+			return nil, imageSourceErr(ac, err)
 		}
-		return bytes.NewReader(b), nil, nil
+		return bytes.NewReader(b), nil
 	}
 	rc, err := ac.body.Open()
 	if err != nil {
-		return nil, nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
+		return nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
 	}
-	cb := &countingBody{ReadCloser: rc}
-	size := ac.body.Len()
-	return cb, func() int64 { return size - cb.n.Load() }, nil
+	trace.Body = &sendtrace.CountingBody{ReadCloser: rc, Size: ac.body.Len()}
+	return trace.Body, nil
 }
 
 // expectContinue reports whether a request should ask the server to
@@ -261,7 +258,7 @@ func (c *Client) expectContinue(ac apiCall) bool {
 const minExpectBody = 1 << 20
 
 // classifyTransport classifies an error from http.Client.Do.
-func classifyTransport(parent context.Context, ac apiCall, err error, trace *sendTrace) outcome {
+func classifyTransport(parent context.Context, ac apiCall, err error, trace *sendtrace.Trace) outcome {
 	if isSourceError(err) {
 		// Our own image failed mid-body: the server got a truncated request
 		// and can have made nothing, and a retry would fail the same way.
@@ -277,9 +274,9 @@ func classifyTransport(parent context.Context, ac apiCall, err error, trace *sen
 	o := outcome{err: attemptErr(parent, ac, "", err), reason: "network", network: true}
 	if ac.paid {
 		switch {
-		case trace.nothingSent(err):
+		case trace.NothingSent(err):
 			o.reason = "network, request not sent"
-		case h2Unprocessed(err):
+		case sendtrace.Unprocessed(err):
 			o.reason = "refused by the server, not processed (REFUSED_STREAM or GOAWAY)"
 		default:
 			o.sent, o.reason = true, "network after the request was sent"
@@ -339,25 +336,20 @@ func attemptErr(parent context.Context, ac apiCall, what string, err error) erro
 }
 
 // readLimited reads all of r, failing with ErrResponseTooLarge past limit
-// bytes. size is the announced length (-1 if unknown): an answer announced
-// too large fails before a byte is read, and a known size is read into a
-// buffer of that size instead of a doubling one.
+// bytes; an answer announced (size, -1 if unknown) too large fails before
+// a byte is read.
 func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrResponseTooLarge, size, limit)
 	}
-	var buf bytes.Buffer
-	if size >= 0 {
-		buf.Grow(int(size) + bytes.MinRead) // room to see EOF without growing
-	}
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > limit {
+	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 // drain reads a little of what is left so the connection can be reused, then

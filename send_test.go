@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,27 +104,4 @@ func checkBody(r io.Reader, images [][]byte) string {
 		return fmt.Sprintf("%s: the image is not its own", body.Prompt)
 	}
 	return ""
-}
-
-// TestH2Unprocessed: only the server's word that it did not process the
-// stream makes a submit that was sent safe to retry.
-func TestH2Unprocessed(t *testing.T) {
-	for _, tc := range []struct {
-		err  string
-		want bool
-	}{
-		{`Post "https://h/p": http2: Transport: cannot retry err [stream error: stream ID 3; REFUSED_STREAM; received from peer] after Request.Body was written; define Request.GetBody to avoid this error`, true},
-		{`stream error: stream ID 5; REFUSED_STREAM`, true},
-		{`http2: Transport: cannot retry err [http2: Transport received Server's graceful shutdown GOAWAY] after Request.Body was written`, true},
-		{`http2: Transport received GOAWAY from server ErrCode:ENHANCE_YOUR_CALM`, true},
-		{`Post "https://h/p": net/http: cannot rewind body after connection loss`, true},
-		{`stream error: stream ID 3; PROTOCOL_ERROR; received from peer`, false},
-		{`stream error: stream ID 3; INTERNAL_ERROR; received from peer`, false},
-		{`stream error: stream ID 3; CANCEL`, false},
-		{`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=NO_ERROR, debug=""`, false},
-		{`unexpected EOF`, false},
-		{`read: connection reset by peer`, false},
-	} {
-		assert.Equal(t, tc.want, h2Unprocessed(errors.New(tc.err)), tc.err)
-	}
 }

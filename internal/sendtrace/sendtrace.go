@@ -1,4 +1,8 @@
-package qwenedit
+// Package sendtrace tells how far an HTTP request got: whether a submit
+// can have reached the server in full, from net/http's trace events, the
+// bytes of the body it took, and an HTTP/2 server's word that it did not
+// process the request. The SDK retries a paid submit only on its "no".
+package sendtrace
 
 import (
 	"errors"
@@ -12,14 +16,13 @@ import (
 	"sync/atomic"
 )
 
-// This file tells how far a request got: whether a submit can have
-// reached the server in full, from net/http's trace events, the bytes of
-// the body it took, and an HTTP/2 server's word that it did not process it.
-
-// sendTrace records how far a request got, to tell "never sent" (safe to
-// retry a submit) from "sent, answer lost" (a task may exist).
-type sendTrace struct {
-	unread func() int64 // bytes of the body net/http did not take; nil for none
+// Trace records how far one request got, to tell "never sent" (safe to
+// retry a submit) from "sent, answer lost" (a task may exist). The zero
+// Trace is ready; it is safe for the concurrent calls of net/http's hooks.
+type Trace struct {
+	// Body, when set, is the streamed request body, whose bytes net/http
+	// took tell whether the whole body left.
+	Body *CountingBody
 
 	mu        sync.Mutex
 	getConn   bool // the transport started to look for a connection (real transports only)
@@ -30,7 +33,8 @@ type sendTrace struct {
 	interim   bool // an interim 1xx response arrived (a 100 Continue, say)
 }
 
-func (t *sendTrace) hooks() *httptrace.ClientTrace {
+// Hooks are the net/http trace hooks that feed t.
+func (t *Trace) Hooks() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
 		GetConn: func(string) { t.mu.Lock(); t.getConn = true; t.mu.Unlock() },
 		GotConn: func(httptrace.GotConnInfo) {
@@ -55,18 +59,18 @@ func (t *sendTrace) hooks() *httptrace.ClientTrace {
 	}
 }
 
-// continued reports whether the server sent an interim answer (100 Continue).
-func (t *sendTrace) continued() bool {
+// Continued reports whether the server sent an interim answer (100 Continue).
+func (t *Trace) Continued() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.interim
 }
 
-// nothingSent reports positive evidence that the server cannot have received
-// the complete request: a dial error, no connection, or a body whose write
-// failed. Without evidence (a custom transport that fires no trace events)
-// it says false.
-func (t *sendTrace) nothingSent(err error) bool {
+// NothingSent reports positive evidence that the server cannot have
+// received the complete request that failed with err: a dial error, no
+// connection, or a body whose write failed. Without evidence (a custom
+// transport that fires no trace events) it says false.
+func (t *Trace) NothingSent(err error) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.firstByte && !t.interim {
@@ -78,7 +82,7 @@ func (t *sendTrace) nothingSent(err error) bool {
 	if isDialError(err) {
 		return true
 	}
-	if t.unread != nil && t.unread() > 0 {
+	if t.Body != nil && t.Body.Taken() < t.Body.Size {
 		// net/http never took the whole body, so the server cannot have
 		// it: say, the server refused or reset the request while the
 		// client waited for its 100 Continue. (WroteRequest reports no
@@ -88,17 +92,22 @@ func (t *sendTrace) nothingSent(err error) bool {
 	return t.getConn && (!t.gotConn || !t.wroteDone || t.wroteErr != nil)
 }
 
-// countingBody counts the bytes net/http reads from a request body.
-type countingBody struct {
+// CountingBody is a request body of Size bytes that counts the bytes
+// net/http reads from it.
+type CountingBody struct {
 	io.ReadCloser
-	n atomic.Int64
+	Size int64
+	n    atomic.Int64
 }
 
-func (b *countingBody) Read(p []byte) (int, error) {
+func (b *CountingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
 }
+
+// Taken is how many bytes net/http has read.
+func (b *CountingBody) Taken() int64 { return b.n.Load() }
 
 func isDialError(err error) bool {
 	var opErr *net.OpError
@@ -109,7 +118,7 @@ func isDialError(err error) bool {
 	return errors.As(err, &dnsErr)
 }
 
-// h2Unprocessed reports the HTTP/2 server's own word that it did no
+// Unprocessed reports the HTTP/2 server's own word that it did no
 // processing of the request (RFC 9113 §8.7), so that a submit is as safe
 // to retry as one never sent: a RST_STREAM(REFUSED_STREAM) (Go's server
 // sends it for streams beyond SETTINGS_MAX_CONCURRENT_STREAMS that a new
@@ -130,13 +139,13 @@ func isDialError(err error) bool {
 // retries such a request only when the connection failed before the
 // stream was opened (errClientConnUnusable). Seen about once in 150
 // submits of TestRefusedStreamsAreRetried under -race, with no task made.
-func h2Unprocessed(err error) bool {
+func Unprocessed(err error) bool {
 	msg := err.Error()
-	return h2RefusedStream.MatchString(msg) ||
+	return refusedStream.MatchString(msg) ||
 		strings.Contains(msg, "net/http: cannot rewind body after connection loss") ||
 		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") ||
 		strings.Contains(msg, "http2: Transport received GOAWAY from server ErrCode:")
 }
 
-// h2RefusedStream matches net/http's text of a stream reset with REFUSED_STREAM.
-var h2RefusedStream = regexp.MustCompile(`stream error: stream ID \d+; REFUSED_STREAM\b`)
+// refusedStream matches net/http's text of a stream reset with REFUSED_STREAM.
+var refusedStream = regexp.MustCompile(`stream error: stream ID \d+; REFUSED_STREAM\b`)
