@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/schedule"
 )
 
 // Client talks to the MuleRouter API. Create it with NewClient; it is safe for
@@ -28,7 +30,7 @@ type Client struct {
 	// for a 100 Continue without sending one; see expectContinue.
 	expectIgnored *atomic.Bool
 	// tasks is what the Client learned of its tasks, for the poll schedule.
-	tasks *taskLog
+	tasks *schedule.History
 }
 
 // authorization returns the Authorization header value ("Bearer <key>").
@@ -86,7 +88,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		userAgent:     ua,
 		auth:          auth,
 		expectIgnored: new(atomic.Bool),
-		tasks:         newTaskLog(),
+		tasks:         schedule.NewHistory(),
 	}, nil
 }
 

@@ -728,7 +728,7 @@ func TestFaultPolling(t *testing.T) {
 				}
 			},
 			// The Client submitted the task itself, so its first poll comes
-			// one interval after the submit, like Edit's (schedule.go).
+			// one interval after the submit, like Edit's (internal/schedule).
 			wantGET: 2, wantSleeps: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond},
 			check: checks(notAmbiguous, apiStatus(404), errIs(qwenedit.ErrNotFound), statusesSeen(qwenedit.TaskStatus("pending")),
 				func(t *testing.T, _ *faultEnv, r *faultResult) {

@@ -3,7 +3,6 @@ package qwenedit
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -17,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
+	"github.com/seed-b62e15c8/qwenedit/internal/schedule"
 )
 
-// This file checks the learning poll schedule (schedule.go) on a fake
+// This file checks the learning poll schedule (internal/schedule) on a fake
 // clock, side by side with the default schedule and fixed loops:
 //
 //   - a steady workload: every task takes D ± 5 % (uniform), for D from 5 s
@@ -345,7 +345,7 @@ func runScenario(t *testing.T, tasks []scenarioTask, seed uint64) []scenarioResu
 			low = polls[len(polls)-2]
 		}
 		lows, highs = append(lows, low), append(highs, polls[len(polls)-1])
-		from := max(0, len(lows)-historySize)
+		from := max(0, len(lows)-schedule.HistorySize)
 		low, high := slices.Min(lows[from:]), slices.Max(highs[from:])
 		for _, d := range rememberedDurations(c) {
 			if d < low || d > high {
@@ -398,9 +398,7 @@ func leastGets(defaultPolls []time.Duration, done time.Duration) int {
 
 // rememberedDurations is a copy of the Client's task history.
 func rememberedDurations(c *Client) []time.Duration {
-	c.tasks.mu.Lock()
-	defer c.tasks.mu.Unlock()
-	return slices.Clone(c.tasks.durations)
+	return c.tasks.Durations()
 }
 
 // TestLearnNeverLaterThanDefault replays issue 17's workloads: whatever the
@@ -526,77 +524,4 @@ func TestLearnKeepsToWhatTheClientSaw(t *testing.T) {
 			assert.Equal(t, []time.Duration{tc.want}, got)
 		})
 	}
-}
-
-// scheduledPolls are the poll times (from the submit) a schedule plans for
-// a task that is still running at horizon, when the wait starts start
-// after the submit.
-func scheduledPolls(s *schedule, start, horizon time.Duration) []time.Duration {
-	at := start + s.first(start)
-	polls := []time.Duration{at}
-	for at < horizon {
-		at += s.next(at)
-		polls = append(polls, at)
-	}
-	return polls
-}
-
-// randomHistory is a history of 4 to 16 durations from one of several
-// workloads: steady around a length from 1 s to 20 min (spread up to
-// ±15 %), steady with outliers, or mixed.
-func randomHistory(rng func() float64) []time.Duration {
-	length := func() time.Duration { return time.Duration(math.Exp(rng()*math.Log(1200)) * float64(time.Second)) }
-	d, spread := length(), 0.3*rng()
-	n := minSamples + int(rng()*float64(historySize-minSamples+1))
-	kind := int(rng() * 3)
-	out := make([]time.Duration, n)
-	for i := range out {
-		out[i] = time.Duration(float64(d) * (1 - spread/2 + spread*rng()))
-		if kind == 1 && rng() < 0.15 || kind == 2 {
-			out[i] = length()
-		}
-	}
-	return out
-}
-
-// TestLearnedScheduleBoundProperty checks the bound on the schedule itself,
-// over many random histories, jitter streams and wait starts: for every
-// poll D of the default schedule, the learned schedule polls within
-// [D, D + lateSlackWanted]. That is the bound for every completion time d:
-// the default notices a task at its first poll D ≥ d, and the learned
-// schedule's first poll at or after d is then at most D + lateSlackWanted.
-func TestLearnedScheduleBoundProperty(t *testing.T) {
-	c, _, _ := mockClient(t)
-	pc, err := newPollConfig(nil)
-	require.NoError(t, err)
-	rng := seededJitter(17, 4)
-	learnedSome := 0
-	for trial := range 3000 {
-		c.tasks = newTaskLog()
-		history := randomHistory(rng)
-		for _, d := range history {
-			c.tasks.finished(d)
-		}
-		start := time.Duration(0)
-		if rng() < 0.3 { // Submit, then WaitForResult a while later
-			start = time.Duration(rng() * float64(2*time.Minute))
-		}
-		horizon := 2*slices.Max(history) + time.Minute
-		c.cfg.jitter = seededJitter(uint64(trial))
-		def := c.newSchedule(pc, false)
-		c.cfg.jitter = seededJitter(uint64(trial))
-		learned := c.newSchedule(pc, true)
-		if learned.learned {
-			learnedSome++
-		}
-		defPolls := scheduledPolls(def, start, horizon)
-		polls := scheduledPolls(learned, start, horizon+lateSlackWanted)
-		for _, d := range defPolls {
-			i, _ := slices.BinarySearch(polls, d)
-			if !assert.LessOrEqual(t, polls[i], d+lateSlackWanted, "trial %d, history %v, wait from %s: the default polls at %s, the learned schedule not until %s", trial, history, start, d, polls[i]) {
-				return
-			}
-		}
-	}
-	assert.Greater(t, learnedSome, 500, "too few trials had a learned schedule to say anything")
 }

@@ -7,20 +7,21 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/schedule"
 )
 
 // Poll schedule defaults. The first poll comes one minimum interval after the
 // submit, then the interval grows by half each time (±10 % jitter) up to the
-// maximum. Against the vendor's example (a fixed 5 s loop) and the official
-// CLI (fixed 20 s) this sends fewer requests than the first and notices a
-// finished task sooner than the second, for tasks of 5 s to 10 min; see
-// BENCHMARKS.md for the numbers.
+// maximum; internal/schedule plans it, and learns from past tasks. Against
+// the vendor's example (a fixed 5 s loop) and the official CLI (fixed 20 s)
+// this sends fewer requests than the first and notices a finished task
+// sooner than the second, for tasks of 5 s to 10 min; see BENCHMARKS.md for
+// the numbers.
 const (
 	defaultPollInterval    = 3 * time.Second
 	defaultMaxPollInterval = 10 * time.Second
 	defaultMaxWait         = 15 * time.Minute
-	pollGrowth             = 1.5
-	pollJitter             = 0.1
 )
 
 // PollOption configures WaitForResult and Edit.
@@ -102,7 +103,7 @@ func newPollConfig(opts []PollOption) (pollConfig, error) {
 
 // WaitForResult polls the task until it finishes, the maximum wait passes or
 // ctx ends. For a task this Client submitted, the first poll comes when the
-// schedule says (see schedule.go); for any other, at once, so that it also
+// schedule says (see internal/schedule); for any other, at once, so that it also
 // resumes a wait cut short, say after a restart.
 //
 // It returns the task when it succeeded. Otherwise it returns one of:
@@ -127,7 +128,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...PollO
 	if err != nil {
 		return nil, err
 	}
-	submitted, _ := c.tasks.submittedAt(strings.TrimSpace(taskID))
+	submitted, _ := c.tasks.SubmittedAt(strings.TrimSpace(taskID))
 	return c.wait(ctx, taskID, pc, submitted, false)
 }
 
@@ -151,7 +152,7 @@ func (c *Client) Edit(ctx context.Context, req *EditRequest, opts ...PollOption)
 	if info.Status.IsFailure() {
 		return nil, newTaskFailedError(&Task{TaskInfo: *info})
 	}
-	submitted, _ := c.tasks.submittedAt(info.ID) // recorded by Submit
+	submitted, _ := c.tasks.SubmittedAt(info.ID) // recorded by Submit
 	// A task done at once has its results in the first GET: poll now.
 	return c.wait(ctx, info.ID, pc, submitted, info.Status.IsSuccess())
 }
@@ -193,7 +194,7 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, submitt
 	if submitted.IsZero() {
 		origin = st.start
 	} else if !pollNow {
-		delay = sched.first(st.start.Sub(submitted))
+		delay = sched.First(st.start.Sub(submitted))
 	}
 	for {
 		if !deadline.IsZero() {
@@ -218,42 +219,40 @@ func (c *Client) wait(ctx context.Context, taskID string, pc pollConfig, submitt
 		}
 		// A server that asked for a pause (429 or 503 with Retry-After)
 		// gets at least that; the deadline still cuts the sleep short.
-		delay = max(sched.next(clk.Now().Sub(origin)), st.retryAfter)
+		delay = max(sched.Next(clk.Now().Sub(origin)), st.retryAfter)
 	}
 }
 
-// learn records how long a successful task took (see schedule.go), as far
-// as this Client saw it: a task it submitted, last seen unfinished by the
-// GET sent at pendingAt and seen finished now, took between those two
-// offsets from the submit. The server's updated_at − created_at refines
-// the value inside that bracket and is clamped to it: a server's clock or
-// zone label can be wrong (a -05:00 on UTC text made 5-hour tasks of
-// 0.3 s ones), what the Client saw cannot. Without usable timestamps the
-// middle of the bracket is recorded, if the bracket is narrow enough
-// (maxBracket of its middle) to say something. A task this Client did not
-// submit is not learned: nothing bounds how long it took.
+// newSchedule plans one wait; learn is false for a task whose age is not
+// known, and an explicit poll interval turns learning off too.
+func (c *Client) newSchedule(pc pollConfig, learn bool) *schedule.Schedule {
+	var h *schedule.History
+	if learn && !pc.custom {
+		h = c.tasks
+	}
+	return schedule.New(pc.minInterval, pc.maxInterval, c.cfg.jitter, h)
+}
+
+// learn records how long a successful task took (see
+// schedule.History.Learn), as far as this Client saw it: a task it
+// submitted, last seen unfinished by the GET sent at pendingAt and seen
+// finished now, took between those two offsets from the submit; the
+// server's timestamps refine the value inside that bracket. A task this
+// Client did not submit is not learned: nothing bounds how long it took.
 func (c *Client) learn(task *Task, st *pollState, submitted time.Time) {
 	if submitted.IsZero() {
 		return
 	}
-	lo, hi := st.pendingAt.Sub(submitted), c.cfg.clock.Now().Sub(submitted)
-	if d, ok := serverDuration(task); ok {
-		c.tasks.finished(min(max(d, lo), hi))
-		return
-	}
-	if mid := lo + (hi-lo)/2; float64(hi-lo) <= maxBracket*float64(mid) {
-		c.tasks.finished(mid)
-	}
+	c.tasks.Learn(st.pendingAt.Sub(submitted), c.cfg.clock.Now().Sub(submitted), serverDuration(task))
 }
 
-// serverDuration is updated_at − created_at, when both are there and in
-// that order.
-func serverDuration(task *Task) (time.Duration, bool) {
+// serverDuration is updated_at − created_at, or 0 when either is missing
+// (History.Learn uses only a positive one).
+func serverDuration(task *Task) time.Duration {
 	if task.CreatedAt.IsZero() || task.UpdatedAt.IsZero() {
-		return 0, false
+		return 0
 	}
-	d := task.UpdatedAt.Sub(task.CreatedAt)
-	return d, d > 0
+	return task.UpdatedAt.Sub(task.CreatedAt)
 }
 
 // maxWaitGrace is how long a poll under way may run past the maximum wait:

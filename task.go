@@ -119,8 +119,8 @@ func (c *Client) Submit(ctx context.Context, req *EditRequest) (*TaskInfo, error
 		return nil, err
 	}
 	// Remembered so that WaitForResult on this ID plans its polls like Edit
-	// (see schedule.go) instead of starting with an immediate GET.
-	c.tasks.submitted(t.ID, c.cfg.clock.Now())
+	// (see internal/schedule) instead of starting with an immediate GET.
+	c.tasks.Submitted(t.ID, c.cfg.clock.Now())
 	info := t.TaskInfo
 	return &info, nil
 }
