@@ -2,7 +2,6 @@ package qwenedit
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 )
 
@@ -31,7 +30,3 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// randFloat is the default jitter source; math/rand/v2's top-level functions
-// are safe for concurrent use and need no seeding.
-func randFloat() float64 { return rand.Float64() }

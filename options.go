@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func defaultConfig() config {
 		internals: internals{
 			saveParallel: limits.MaxN, // every result of a task at once
 			clock:        realClock{},
-			jitter:       randFloat,
+			jitter:       rand.Float64, // safe for concurrent use, needs no seeding
 			maxWaitGrace: maxWaitGrace,
 		},
 	}

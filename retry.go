@@ -201,16 +201,6 @@ func durationSat(v float64, unit time.Duration) time.Duration {
 	return math.MaxInt64
 }
 
-// isDigits reports a non-empty string of ASCII digits (delay-seconds).
-func isDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // parseRetryAfter reads Retry-After-Ms (milliseconds), else Retry-After in
 // seconds or as an HTTP date. Unparseable or past values give 0.
 func parseRetryAfter(h http.Header, now time.Time) time.Duration {
@@ -223,15 +213,12 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 	if ra == "" {
 		return 0
 	}
-	if isDigits(ra) {
-		// A huge value is a real (if odd) request to wait a long time: it
-		// saturates, and so ends the retries with RetryAfter set, rather
-		// than being dropped and retried at once.
-		secs, _ := strconv.ParseFloat(ra, 64)
-		if secs <= 0 {
-			return 0
-		}
-		return durationSat(secs, time.Second)
+	// Delay-seconds: digits only. A huge value (ErrRange, secs at the
+	// maximum) is a real, if odd, request to wait a long time: it
+	// saturates, and so ends the retries with RetryAfter set, rather than
+	// being dropped and retried at once.
+	if secs, err := strconv.ParseUint(ra, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return durationSat(float64(secs), time.Second)
 	}
 	if t, err := http.ParseTime(ra); err == nil && t.After(now) {
 		return t.Sub(now)
