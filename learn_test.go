@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
 	"github.com/seed-b62e15c8/qwenedit/internal/schedule"
+	"github.com/seed-b62e15c8/qwenedit/internal/seeded"
 )
 
 // This file checks the learning poll schedule (internal/schedule) on a fake
@@ -140,7 +141,7 @@ func sdkLearnRow(t *testing.T, name string, d time.Duration, warm func(i int, ji
 	for s := range learnSeeds {
 		// The measured task gets the same jitter stream in every row, so
 		// that rows differ by their schedules, not by their luck.
-		jitter := seededJitter(uint64(d), uint64(s), 7)
+		jitter := seeded.Jitter(uint64(d), uint64(s), 7)
 		stream := jitter
 		c, mt, clk := mockClient(t, WithJitter(func() float64 { return stream() }))
 		ts := newTaskServer(t, mt, clk)
@@ -152,7 +153,7 @@ func sdkLearnRow(t *testing.T, name string, d time.Duration, warm func(i int, ji
 				ts.run(t, c, warm(i, jitter), false)
 			}
 		}
-		stream = seededJitter(uint64(d), uint64(s), 8)
+		stream = seeded.Jitter(uint64(d), uint64(s), 8)
 		r := meanOverCompletions(ts.run(t, c, times[len(times)-1], submitThenWait), times)
 		sum.Requests += r.Requests
 		sum.NoticeDelay += r.NoticeDelay
@@ -298,7 +299,7 @@ type scenarioTask struct {
 
 // tasksOf is n tasks of d ± 5 % (from a seeded stream), with stamp.
 func tasksOf(n int, d time.Duration, stamp stampFunc) []scenarioTask {
-	j := seededJitter(uint64(n), uint64(d))
+	j := seeded.Jitter(uint64(n), uint64(d))
 	out := make([]scenarioTask, n)
 	for i := range out {
 		out[i] = scenarioTask{done: steadyDone(d, j), stamp: stamp}
@@ -333,9 +334,9 @@ func runScenario(t *testing.T, tasks []scenarioTask, seed uint64) []scenarioResu
 	var lows, highs []time.Duration
 	for i, task := range tasks {
 		ts.stamps[fmt.Sprintf("task-%d", ts.next+1)] = task.stamp
-		stream = seededJitter(seed, uint64(i))
+		stream = seeded.Jitter(seed, uint64(i))
 		polls := ts.run(t, c, task.done, false)
-		def := sdkPollTimes(t, req, task.done, seededJitter(seed, uint64(i)))
+		def := sdkPollTimes(t, req, task.done, seeded.Jitter(seed, uint64(i)))
 		out = append(out, scenarioResult{
 			notice: polls[len(polls)-1] - task.done, defaultNotice: def[len(def)-1] - task.done,
 			gets: len(polls), defaultGets: len(def), leastGets: leastGets(def, task.done),

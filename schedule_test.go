@@ -13,6 +13,7 @@ import (
 
 	"github.com/jarcoal/httpmock"
 	"github.com/seed-b62e15c8/qwenedit/internal/schedcsv"
+	"github.com/seed-b62e15c8/qwenedit/internal/seeded"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -121,9 +122,9 @@ func TestPollScheduleDriver(t *testing.T) {
 	// A run whose task completes late polls like a run whose task completes
 	// earlier, up to the GET that sees the earlier completion.
 	for seed := range uint64(3) {
-		long := sdkPollTimes(t, req, 130*s, seededJitter(99, seed))
+		long := sdkPollTimes(t, req, 130*s, seeded.Jitter(99, seed))
 		for _, done := range []time.Duration{time.Second, 4 * s, 31 * s, 125 * s} {
-			direct := sdkPollTimes(t, req, done, seededJitter(99, seed))
+			direct := sdkPollTimes(t, req, done, seeded.Jitter(99, seed))
 			require.LessOrEqual(t, len(direct), len(long))
 			assert.Equal(t, long[:len(direct)], direct, "seed %d, task of %s", seed, done)
 		}
@@ -185,7 +186,7 @@ func sdkRow(t *testing.T, req *EditRequest, d time.Duration) scheduleRow {
 	times := completionTimes(d)
 	var sum scheduleRow
 	for s := range jitterSeeds {
-		polls := sdkPollTimes(t, req, times[len(times)-1], seededJitter(uint64(d), uint64(s)))
+		polls := sdkPollTimes(t, req, times[len(times)-1], seeded.Jitter(uint64(d), uint64(s)))
 		r := meanOverCompletions(polls, times)
 		sum.Requests += r.Requests
 		sum.NoticeDelay += r.NoticeDelay
@@ -257,24 +258,6 @@ func fixedLoopPollTimes(interval, done time.Duration) []time.Duration {
 		if at >= done {
 			return polls
 		}
-	}
-}
-
-// seededJitter is a deterministic uniform [0,1) stream (splitmix64) seeded
-// from the given words, so the table is the same on every run and platform
-// without depending on math/rand's stream staying the same across Go releases.
-func seededJitter(seed ...uint64) func() float64 {
-	var state uint64
-	for _, s := range seed {
-		state = state*0x9e3779b97f4a7c15 + s + 1
-	}
-	return func() float64 {
-		state += 0x9e3779b97f4a7c15
-		z := state
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		return float64(z>>11) / (1 << 53)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/seed-b62e15c8/qwenedit/internal/seeded"
 )
 
 // The root package's poll defaults (poll.go), the intervals the property
@@ -53,24 +55,6 @@ func randomHistory(rng func() float64) []time.Duration {
 	return out
 }
 
-// seededJitter is a deterministic uniform [0,1) stream (splitmix64) seeded
-// from the given words. A copy of the root package's (schedule_test.go),
-// so that the property test runs the very trials it ran there.
-func seededJitter(seed ...uint64) func() float64 {
-	var state uint64
-	for _, s := range seed {
-		state = state*0x9e3779b97f4a7c15 + s + 1
-	}
-	return func() float64 {
-		state += 0x9e3779b97f4a7c15
-		z := state
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		return float64(z>>11) / (1 << 53)
-	}
-}
-
 // TestLearnedScheduleBoundProperty checks the bound on the schedule itself,
 // over many random histories, jitter streams and wait starts: for every
 // poll D of the default schedule, the learned schedule polls within
@@ -78,7 +62,7 @@ func seededJitter(seed ...uint64) func() float64 {
 // the default notices a task at its first poll D ≥ d, and the learned
 // schedule's first poll at or after d is then at most D + lateSlackWanted.
 func TestLearnedScheduleBoundProperty(t *testing.T) {
-	rng := seededJitter(17, 4)
+	rng := seeded.Jitter(17, 4)
 	learnedSome := 0
 	for trial := range 3000 {
 		h := NewHistory()
@@ -91,8 +75,8 @@ func TestLearnedScheduleBoundProperty(t *testing.T) {
 			start = time.Duration(rng() * float64(2*time.Minute))
 		}
 		horizon := 2*slices.Max(history) + time.Minute
-		def := New(defaultPollInterval, defaultMaxPollInterval, seededJitter(uint64(trial)), nil)
-		learned := New(defaultPollInterval, defaultMaxPollInterval, seededJitter(uint64(trial)), h)
+		def := New(defaultPollInterval, defaultMaxPollInterval, seeded.Jitter(uint64(trial)), nil)
+		learned := New(defaultPollInterval, defaultMaxPollInterval, seeded.Jitter(uint64(trial)), h)
 		if learned.Learned() {
 			learnedSome++
 		}
