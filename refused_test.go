@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/lockedbuf"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -80,19 +81,4 @@ func TestRefusedStreamsAreRetried(t *testing.T) {
 }
 
 // lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = lockedbuf.Buffer

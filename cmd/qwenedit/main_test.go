@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +17,7 @@ import (
 	_ "image/jpeg" // decodes the JPEG inputs the tests compare results with
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/lockedbuf"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -29,23 +29,8 @@ type env map[string]string
 
 func (e env) get(key string) string { return e[key] }
 
-// syncBuffer is a bytes.Buffer that the program and the test may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer that the program and the test may use at once.
+type syncBuffer = lockedbuf.Buffer
 
 // ran is what one run of the program did.
 type ran struct {

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-b62e15c8/qwenedit"
+	"github.com/seed-b62e15c8/qwenedit/internal/lockedbuf"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -400,21 +400,5 @@ func editFromEnvironment(ctx context.Context) (*qwenedit.Task, error) {
 	return task, err
 }
 
-// syncBuffer is a bytes.Buffer that the running program and the test may
-// use at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer that the running program and the test may use at the same time.
+type syncBuffer = lockedbuf.Buffer
