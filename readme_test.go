@@ -264,3 +264,21 @@ func TestSnippetHarness(t *testing.T) {
 	_, _, err := snippetFile("README.md", codeBlock{line: 7, text: "func (\n"})
 	assert.ErrorContains(t, err, "line 7")
 }
+
+// TestExamplesImportNoInternalPackage: the example programs are there to be
+// copied, and a copy outside this module cannot import internal/ packages.
+func TestExamplesImportNoInternalPackage(t *testing.T) {
+	files, err := filepath.Glob("examples/*/*.go")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		require.NoError(t, err)
+		for _, imp := range f.Imports {
+			assert.NotContains(t, imp.Path.Value, "/internal/", "%s imports %s", name, imp.Path.Value)
+		}
+	}
+}

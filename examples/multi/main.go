@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/seed-b62e15c8/qwenedit"
-	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
 
@@ -38,7 +37,9 @@ func main() {
 	prompt := flag.String("prompt", "", `an instruction naming the images, e.g. "Put the person of Image 1 on the beach of Image 2"`)
 	out := flag.String("out", "out", "folder for the result")
 	flag.Parse()
-	if len(files) < 2 || len(files) > limits.MaxImages || *prompt == "" || flag.NArg() > 0 {
+	// The API takes at most 3 images; Submit's validation says so too, but
+	// this program's usage is 2 or 3.
+	if len(files) < 2 || len(files) > 3 || *prompt == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: multi -image FILE -image FILE [-image FILE] -prompt TEXT [-out DIR]")
 		os.Exit(2)
 	}
