@@ -453,8 +453,10 @@ func (b *batch) checkKeyBefore(ctx context.Context, jb job) (outcome, error) {
 	switch {
 	case err == nil:
 		return outcome{}, nil
-	case ctxDone(err):
-		return notStarted(jb, err), nil // the first Ctrl-C: the loop stops the rest
+	case ctx.Err() != nil:
+		// The first Ctrl-C, not the check's own timeout (which wraps
+		// context.DeadlineExceeded too): the loop leaves the rest.
+		return outcome{}, nil
 	case unreachable(err) != nil:
 		return notStarted(jb, err), &unreachableError{host: hostOf(b.server), err: err}
 	}

@@ -11,6 +11,9 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seed-b62e15c8/qwenedit"
 	"github.com/seed-b62e15c8/qwenedit/internal/limits"
 	"github.com/seed-b62e15c8/qwenedit/qwenedittest"
 )
@@ -898,4 +902,24 @@ func TestBar(t *testing.T) {
 	assert.Equal(t, "[..............................] 0/3  0 failed  2 running  1m5s", bar(0, 0, 2, 3, 65*time.Second+400*time.Millisecond))
 	assert.Equal(t, "[##############################] 3/3  1 failed  0 running  0s", bar(3, 1, 0, 3, 0))
 	assert.Equal(t, "[###############...............]  5/10  0 failed  0 running  0s", bar(5, 0, 0, 10, 0))
+}
+
+// TestBatchAKeyCheckThatTimesOutStopsTheBatch: a key check whose attempt
+// timed out (its error wraps context.DeadlineExceeded) while the batch
+// was not stopped is no Ctrl-C: it stops the batch, instead of letting
+// every job fail on its own with the same cached error.
+func TestBatchAKeyCheckThatTimesOutStopsTheBatch(t *testing.T) {
+	t.Parallel()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	client, err := qwenedit.NewClient(qwenedit.WithAPIKey("test-key"), qwenedit.WithBaseURL(hang.URL),
+		qwenedit.WithAttemptTimeout(20*time.Millisecond), qwenedit.WithMaxRetries(0))
+	require.NoError(t, err)
+	b := &batch{client: client, server: hang.URL, src: &source{},
+		x: &explainer{base: hang.URL, model: qwenedit.DefaultModel}, prog: newBatchProgress(io.Discard, false, 1)}
+	defer b.prog.close()
+
+	out, err := b.checkKeyBefore(context.Background(), job{file: "a.png"})
+	require.ErrorIs(t, err, qwenedit.ErrAttemptTimeout, "the batch stops")
+	assert.Equal(t, resumable, out.state, "nothing was submitted: the next run does it")
 }
