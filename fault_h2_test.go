@@ -58,13 +58,9 @@ func runH2Case(t *testing.T, tc h2Case) {
 		front.Inject(f)
 	}
 
-	posts0, gets0 := front.Requests("POST"), front.Requests("GET")
-	submits0, sleeps0 := srv.SubmitCount(), len(clk.Sleeps())
-	r := callFaultOp(ctx, c, env, tc.op, tc.bigBody, nil)
-	require.NoError(t, ctx.Err(), "the case used up its time budget; last error: %v", r.err)
-	r.posts, r.gets = front.Requests("POST")-posts0, front.Requests("GET")-gets0
-	r.submits = srv.SubmitCount() - submits0
-	r.sleeps = clk.Sleeps()[sleeps0:]
+	r := measureFaultOp(ctx, t, env, func() (int, int) { return front.Requests("POST"), front.Requests("GET") }, func() *faultResult {
+		return callFaultOp(ctx, c, env, tc.op, tc.bigBody, nil)
+	})
 
 	tc.check(t, env, r)
 	assertFaultCounts(t, r, tc.wantPOST, tc.wantGET, tc.wantSubmits, tc.wantSleeps)

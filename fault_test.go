@@ -103,9 +103,6 @@ type faultCase struct {
 	// maxAllocH2, if not 0, replaces maxAlloc over HTTP/2, whose client
 	// transport buffers what the server sends within its stream window.
 	maxAllocH2 uint64
-	// only, if set, runs the case over one transport ("http1" or "h2"):
-	// for faults only that protocol has.
-	only string
 }
 
 // tinyPNG is a valid 384×384 PNG (the smallest side the API accepts) of a
@@ -185,9 +182,6 @@ func runFaultCases(t *testing.T, cases []faultCase) {
 	t.Helper()
 	for _, tc := range cases {
 		for _, tr := range faultTransports {
-			if tc.only != "" && tc.only != tr.name {
-				continue
-			}
 			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
 				if tr.name == "h2" && tc.maxAllocH2 != 0 {
 					tc.maxAlloc = tc.maxAllocH2
@@ -213,22 +207,18 @@ func runFaultCase(t *testing.T, tc faultCase, transport []qwenedittest.Option) {
 		tc.setup(env)
 	}
 
-	posts0, gets0 := apiRequestCounts(srv)
-	submits0, sleeps0 := srv.SubmitCount(), len(clk.Sleeps())
-	var before, after runtime.MemStats
-	if tc.maxAlloc > 0 {
-		runtime.ReadMemStats(&before)
-	}
-	r := callFaultOp(ctx, c, env, tc.op, tc.bigBody, tc.onPoll)
-	if tc.maxAlloc > 0 {
-		runtime.ReadMemStats(&after)
-		r.alloc = after.TotalAlloc - before.TotalAlloc
-	}
-	require.NoError(t, ctx.Err(), "the case used up its time budget; last error: %v", r.err)
-	posts, gets := apiRequestCounts(srv)
-	r.posts, r.gets = posts-posts0, gets-gets0
-	r.submits = srv.SubmitCount() - submits0
-	r.sleeps = clk.Sleeps()[sleeps0:]
+	r := measureFaultOp(ctx, t, env, func() (int, int) { return apiRequestCounts(srv) }, func() *faultResult {
+		var before, after runtime.MemStats
+		if tc.maxAlloc > 0 {
+			runtime.ReadMemStats(&before)
+		}
+		r := callFaultOp(ctx, c, env, tc.op, tc.bigBody, tc.onPoll)
+		if tc.maxAlloc > 0 {
+			runtime.ReadMemStats(&after)
+			r.alloc = after.TotalAlloc - before.TotalAlloc
+		}
+		return r
+	})
 
 	tc.check(t, env, r)
 	assertFaultCounts(t, r, tc.wantPOST, tc.wantGET, tc.wantSubmits, tc.wantSleeps)
@@ -237,6 +227,22 @@ func runFaultCase(t *testing.T, tc faultCase, transport []qwenedittest.Option) {
 		assert.Less(t, r.alloc, tc.maxAlloc, "bytes allocated while reading a %d MiB answer", hugeSize>>20)
 	}
 	assert.Zero(t, srv.PendingFaults(), "every injected fault was used")
+}
+
+// measureFaultOp runs call, the operation of a case, and adds to its
+// result what the case asserts: the POSTs and GETs counts saw, the tasks
+// the server made and the sleeps of the clock, during call alone.
+func measureFaultOp(ctx context.Context, t *testing.T, env *faultEnv, counts func() (posts, gets int), call func() *faultResult) *faultResult {
+	t.Helper()
+	posts0, gets0 := counts()
+	submits0, sleeps0 := env.srv.SubmitCount(), len(env.clk.Sleeps())
+	r := call()
+	require.NoError(t, ctx.Err(), "the case used up its time budget; last error: %v", r.err)
+	posts, gets := counts()
+	r.posts, r.gets = posts-posts0, gets-gets0
+	r.submits = env.srv.SubmitCount() - submits0
+	r.sleeps = env.clk.Sleeps()[sleeps0:]
+	return r
 }
 
 // newFaultClient is a Client of a fault case, at key and base, on the

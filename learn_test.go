@@ -54,8 +54,7 @@ const (
 // "processing" until each task's completion time has passed.
 type taskServer struct {
 	clk       *FakeClock
-	stamp     stampFunc            // writes a completed answer's timestamps; nil for none
-	stamps    map[string]stampFunc // per task, overriding stamp
+	stamp     stampFunc // writes a completed answer's timestamps; nil for none
 	next      int
 	submitted map[string]time.Time
 	done      map[string]time.Duration
@@ -63,7 +62,7 @@ type taskServer struct {
 }
 
 func newTaskServer(t *testing.T, mt *httpmock.MockTransport, clk *FakeClock) *taskServer {
-	ts := &taskServer{clk: clk, submitted: map[string]time.Time{}, done: map[string]time.Duration{}, polls: map[string][]time.Duration{}, stamps: map[string]stampFunc{}}
+	ts := &taskServer{clk: clk, submitted: map[string]time.Time{}, done: map[string]time.Duration{}, polls: map[string][]time.Duration{}}
 	mt.RegisterResponder(http.MethodPost, submitURL, func(r *http.Request) (*http.Response, error) {
 		ts.next++
 		id := fmt.Sprintf("task-%d", ts.next)
@@ -76,12 +75,8 @@ func newTaskServer(t *testing.T, mt *httpmock.MockTransport, clk *FakeClock) *ta
 		ts.polls[id] = append(ts.polls[id], at)
 		if at >= ts.done[id] {
 			times := ""
-			stamp, ok := ts.stamps[id]
-			if !ok {
-				stamp = ts.stamp
-			}
-			if stamp != nil {
-				times = stamp(ts.submitted[id], ts.done[id])
+			if ts.stamp != nil {
+				times = ts.stamp(ts.submitted[id], ts.done[id])
 			}
 			return jsonResponder(http.StatusOK, `{"task_info":{"id":"`+id+`","status":"completed"`+times+`},"images":["https://assets.test/r.png"]}`)(r)
 		}
@@ -333,7 +328,7 @@ func runScenario(t *testing.T, tasks []scenarioTask, seed uint64) []scenarioResu
 	var out []scenarioResult
 	var lows, highs []time.Duration
 	for i, task := range tasks {
-		ts.stamps[fmt.Sprintf("task-%d", ts.next+1)] = task.stamp
+		ts.stamp = task.stamp // one task at a time: run polls it to its end
 		stream = seeded.Jitter(seed, uint64(i))
 		polls := ts.run(t, c, task.done, false)
 		def := sdkPollTimes(t, req, task.done, seeded.Jitter(seed, uint64(i)))

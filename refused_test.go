@@ -34,7 +34,7 @@ func TestRefusedStreamsAreRetried(t *testing.T) {
 	target, err := url.Parse(fake.URL())
 	require.NoError(t, err)
 
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	front := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
 	front.EnableHTTP2 = true
@@ -79,6 +79,3 @@ func TestRefusedStreamsAreRetried(t *testing.T) {
 	// The test means something only if the server did refuse streams.
 	assert.Positive(t, strings.Count(logs.String(), "not processed (REFUSED_STREAM"), "no stream was refused: the race this test is about did not happen")
 }
-
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer = lockedbuf.Buffer

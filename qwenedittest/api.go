@@ -136,13 +136,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.applyFault(w, r, f, rt, id, nil)
 		return
 	case tooLarge:
-		resp := detailResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", s.maxBody))
-		if r.ProtoMajor == 1 {
-			// The rest of the body is unread. (Over HTTP/2 net/http would
-			// read it as GOAWAY; it resets the stream instead.)
-			resp.header = http.Header{"Connection": {"close"}}
-		}
-		resp.write(w)
+		// The rest of the body is unread (a body over the limit has a
+		// ContentLength of more than it, or -1).
+		refuseEarly(w, r, detailResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", s.maxBody)))
 		return
 	case !onRoute:
 		problem.write(w)
@@ -247,8 +243,10 @@ func (s *Server) atRunningLimit(now time.Time) (wait int, full bool) {
 	}
 	running, soonest := 0, time.Duration(math.MaxInt64)
 	for _, t := range s.tasks {
-		status, _, _ := s.state(t, now)
-		if t.rec.Deleted || isSuccess(status) || status == "failed" {
+		if t.rec.Deleted {
+			continue
+		}
+		if status, _, _ := s.state(t, now); isSuccess(status) || status == "failed" {
 			continue
 		}
 		running++

@@ -310,12 +310,17 @@ func (s *Server) closeConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		if tc, ok := conn.(*tls.Conn); ok {
-			conn = tc.NetConn()
-		}
-		_ = conn.Close()
+		_ = belowTLS(conn).Close()
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// belowTLS is conn without its TLS layer, if it has one.
+func belowTLS(conn net.Conn) net.Conn {
+	if tc, ok := conn.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return conn
 }
 
 // orDefault returns v, or def when v is 0.
@@ -342,10 +347,7 @@ func (s *Server) closeConn(conn net.Conn) {
 
 // closeWrite ends conn's write side with a TCP FIN, under TLS too.
 func closeWrite(conn net.Conn) {
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn()
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
+	if tc, ok := belowTLS(conn).(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
 }

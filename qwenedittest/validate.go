@@ -43,11 +43,13 @@ func (v *validation) add(field, format string, args ...any) {
 	v.problems = append(v.problems, field+": "+fmt.Sprintf(format, args...))
 }
 
-// addMsg adds msg, the result of a check of package limits, if not "".
-func (v *validation) addMsg(field, msg string) {
+// passes reports whether msg, the result of a check of package limits,
+// is "" (the value is within the limit); else it adds msg.
+func (v *validation) passes(field, msg string) bool {
 	if msg != "" {
 		v.add(field, "%s", msg)
 	}
+	return msg == ""
 }
 
 // validate decodes and checks a submit body. On failure it returns a
@@ -114,7 +116,7 @@ func (v *validation) images() {
 		v.add("images", "must be an array of strings")
 		return
 	}
-	v.addMsg("images", limits.ImageCount(len(items)))
+	v.passes("images", limits.ImageCount(len(items)))
 	for i, item := range items {
 		name := fmt.Sprintf("images[%d]", i)
 		s, ok := decodeString(item)
@@ -145,12 +147,9 @@ func (v *validation) prompt() {
 		return
 	}
 	s, ok := decodeString(raw)
-	switch {
-	case !ok:
+	if !ok {
 		v.add("prompt", "must be a string")
-	case limits.Prompt(s) != "":
-		v.addMsg("prompt", limits.Prompt(s))
-	default:
+	} else if v.passes("prompt", limits.Prompt(s)) {
 		v.sub.req.Prompt = s
 	}
 }
@@ -162,12 +161,9 @@ func (v *validation) negativePrompt() {
 		return
 	}
 	s, ok := decodeString(raw)
-	switch {
-	case !ok:
+	if !ok {
 		v.add("negative_prompt", "must be a string or null")
-	case limits.NegativePrompt(s) != "":
-		v.addMsg("negative_prompt", limits.NegativePrompt(s))
-	default:
+	} else if v.passes("negative_prompt", limits.NegativePrompt(s)) {
 		v.sub.req.NegativePrompt = &s
 	}
 }
@@ -178,12 +174,9 @@ func (v *validation) n() {
 		return
 	}
 	n, ok := decodeInt(raw)
-	switch {
-	case !ok:
+	if !ok {
 		v.add("n", "must be an integer")
-	case limits.N(n) != "":
-		v.addMsg("n", limits.N(n))
-	default:
+	} else if v.passes("n", limits.N(n)) {
 		n := int(n)
 		v.sub.n, v.sub.req.N = n, &n
 	}
@@ -195,12 +188,9 @@ func (v *validation) seed() {
 		return
 	}
 	seed, ok := decodeInt(raw)
-	switch {
-	case !ok:
+	if !ok {
 		v.add("seed", "must be an integer")
-	case limits.Seed(seed) != "":
-		v.addMsg("seed", limits.Seed(seed))
-	default:
+	} else if v.passes("seed", limits.Seed(seed)) {
 		s := int(seed)
 		v.sub.req.Seed = &s
 	}

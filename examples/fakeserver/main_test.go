@@ -267,13 +267,12 @@ func TestRunTLSPrintsTheCertificateFile(t *testing.T) {
 	out := stdout.String()
 	assert.Contains(t, out, "  export MULEROUTER_API_KEY='it'\\''s'\n", "quoted for the shell")
 	assert.Contains(t, out, "  export SSL_CERT_FILE='"+certFile+"'\n")
-	assert.Equal(t, map[string]string{"MULEROUTER_BASE_URL": srv.URL(), "MULEROUTER_API_KEY": "it's", "SSL_CERT_FILE": certFile},
-		exports(t, out))
+	env := exports(t, out)
+	assert.Equal(t, map[string]string{"MULEROUTER_BASE_URL": srv.URL(), "MULEROUTER_API_KEY": "it's", "SSL_CERT_FILE": certFile}, env)
 	switch runtime.GOOS {
 	case "darwin", "ios", "windows", "plan9":
 		t.Skipf("Go does not read SSL_CERT_FILE on %s", runtime.GOOS)
 	}
-	env := exports(t, out)
 	childOut, err := editWithEnvironment(t, env)
 	require.NoError(t, err, "%s", childOut)
 	assert.Contains(t, childOut, "edited: task ")
