@@ -17,9 +17,8 @@ import (
 type Client struct {
 	cfg        config
 	hc         *http.Client
-	baseURL    string // no trailing slash
-	origin     string // scheme://host of baseURL
-	keyOrigin  string // originOf(baseURL): where the key may go
+	origin     string // scheme://host of the base URL
+	keyOrigin  string // originOf(base URL): where the key may go
 	submitPath string // base path + /vendors/alibaba/v1/<model>/generation
 	userAgent  string
 	// auth returns the Authorization value. The key lives only inside this
@@ -75,14 +74,12 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.userAgent != "" {
 		ua += " " + cfg.userAgent
 	}
-	baseURL := strings.TrimRight(base.String(), "/")
 	auth := newAuthorization(cfg.apiKey)
 	cfg.apiKey = "" // from here on only inside auth
 	return &Client{
 		cfg:           cfg,
 		hc:            wrapHTTPClient(hc, base),
 		keyOrigin:     originOf(base),
-		baseURL:       baseURL,
 		origin:        base.Scheme + "://" + base.Host,
 		submitPath:    strings.TrimRight(base.Path, "/") + "/vendors/alibaba/v1/" + cfg.model + "/generation",
 		userAgent:     ua,

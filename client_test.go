@@ -28,7 +28,7 @@ func TestNewClientKeyFromEnvAndOptions(t *testing.T) {
 	c, err := NewClient()
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer env-key", c.auth())
-	assert.Equal(t, DefaultBaseURL, c.baseURL)
+	assert.Equal(t, DefaultBaseURL, baseURLOf(c))
 
 	c, err = NewClient(WithAPIKey("option-key"))
 	require.NoError(t, err)
@@ -63,7 +63,7 @@ func TestNewClientBaseURLResolution(t *testing.T) {
 			t.Setenv("MULEROUTER_SITE", tc.envSite)
 			c, err := NewClient(tc.opts...)
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, c.baseURL)
+			assert.Equal(t, tc.want, baseURLOf(c))
 		})
 	}
 }
@@ -351,4 +351,10 @@ func TestZeroValueClientErrsInsteadOfPanicking(t *testing.T) {
 		_, err = c.Submit(context.Background(), &EditRequest{Images: []Image{ImageURL("https://x.test/a.png")}, Prompt: "p"})
 		assert.ErrorContains(t, err, "NewClient")
 	}
+}
+
+// baseURLOf is the base URL c resolved, without a trailing slash: the
+// origin and the path prefix in front of the API paths.
+func baseURLOf(c *Client) string {
+	return c.origin + strings.TrimSuffix(c.submitPath, "/vendors/alibaba/v1/"+c.cfg.model+"/generation")
 }

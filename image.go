@@ -114,7 +114,7 @@ func (img Image) prepare(checkPixels bool) (preparedImage, error) {
 		}
 		if len(data) > limits.MaxImageBytes {
 			// Only limits.MaxImageBytes+1 bytes were read: the size is unknown.
-			return preparedImage{}, fmt.Errorf("has more than %s bytes, at most 10 MB (%[1]s bytes) is allowed (the reader was not read further)", limits.GroupDigits(limits.MaxImageBytes))
+			return preparedImage{}, errors.New(limits.ImageBytesOver() + " (the reader was not read further)")
 		}
 		return prepareBytes(data, checkPixels)
 	default:

@@ -136,11 +136,12 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 		// context error, never "a task may exist".
 		return outcome{err: fmt.Errorf("qwenedit: %s: %w", ac.name(), err)}
 	}
-	trace := &sendtrace.Trace{}
+	var trace *sendtrace.Trace // nil for calls that are not paid
 	rctx := actx
 	if ac.paid {
 		// Only a submit needs to know how far the request got: the events
 		// of the connection, and how much of the body net/http took.
+		trace = &sendtrace.Trace{}
 		rctx = httptrace.WithClientTrace(actx, trace.Hooks())
 	}
 	req, err := c.newRequest(rctx, ac, trace)
@@ -163,7 +164,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return classifyStatus(ac, resp, c.cfg.clock.Now())
 	}
-	if req.Header.Get("Expect") != "" && !trace.Continued() {
+	if trace != nil && req.Header.Get("Expect") != "" && !trace.Continued() {
 		c.expectIgnored.Store(true)
 	}
 	if err := ac.read(resp); err != nil {
@@ -173,7 +174,7 @@ func (c *Client) attempt(actx, parent context.Context, ac apiCall, n int) outcom
 }
 
 // newRequest builds the request of one attempt: the one place that sets
-// headers and the key. A streamed body is counted in trace.
+// headers and the key. A streamed body is counted in trace, if not nil.
 func (c *Client) newRequest(ctx context.Context, ac apiCall, trace *sendtrace.Trace) (*http.Request, error) {
 	body, err := requestBody(ac, trace)
 	if err != nil {
@@ -213,8 +214,8 @@ func (c *Client) newRequest(ctx context.Context, ac apiCall, trace *sendtrace.Tr
 
 // requestBody is a fresh body for one attempt (net/http may read a body
 // until it is closed, so attempts share none): small ones built in memory,
-// larger ones streamed and counted in trace, whose events tell the
-// progress of the others.
+// larger ones streamed and counted in trace (a paid call's), whose events
+// tell the progress of the others.
 func requestBody(ac apiCall, trace *sendtrace.Trace) (io.Reader, error) {
 	switch {
 	case ac.body == nil:
@@ -231,6 +232,9 @@ func requestBody(ac apiCall, trace *sendtrace.Trace) (io.Reader, error) {
 	rc, err := ac.body.Open()
 	if err != nil {
 		return nil, fmt.Errorf("qwenedit: %s: opening body: %w", ac.name(), err)
+	}
+	if trace == nil {
+		return rc, nil
 	}
 	trace.Body = &sendtrace.CountingBody{ReadCloser: rc, Size: ac.body.Len()}
 	return trace.Body, nil

@@ -5,11 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/seed-b62e15c8/qwenedit/internal/selfsigned"
 )
@@ -78,11 +76,11 @@ func certHosts(addrs ...net.Addr) (dns []string, ips []net.IP) {
 // httptest servers into HTTPS servers that offer HTTP/2.
 func (s *Server) setupTLS() error {
 	dns, ips := certHosts(s.api.Listener.Addr(), s.results.Listener.Addr())
-	cert, parsed, err := selfsigned.New(dns, ips, time.Now())
+	cert, err := selfsigned.New(dns, ips)
 	if err != nil {
 		return fmt.Errorf("qwenedittest: creating the TLS certificate: %w", err)
 	}
-	s.cert = parsed
+	s.cert = cert.Leaf
 	for _, hs := range []*httptest.Server{s.api, s.results} {
 		hs.TLS = &tls.Config{
 			Certificates: []tls.Certificate{cert},
@@ -90,21 +88,6 @@ func (s *Server) setupTLS() error {
 			MinVersion:   tls.VersionTLS12,
 		}
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(parsed)
-	// http.DefaultTransport's settings, written out rather than cloned
-	// (a test may have replaced DefaultTransport, e.g. with a mock), and
-	// without a proxy: the fake is on loopback.
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   100,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	s.client = &http.Client{Transport: tr}
+	s.client = selfsigned.Client(cert.Leaf)
 	return nil
 }

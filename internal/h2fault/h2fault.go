@@ -20,7 +20,6 @@ package h2fault
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -79,7 +78,7 @@ type Server struct {
 // New starts a Server on a loopback port that answers with handler the
 // requests no fault takes.
 func New(handler http.Handler) (*Server, error) {
-	cert, leaf, err := selfsigned.New(nil, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Now())
+	cert, err := selfsigned.New(nil, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
@@ -87,21 +86,13 @@ func New(handler http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
 	s := &Server{
 		URL:      "https://" + ln.Addr().String(),
 		handler:  handler,
 		ln:       ln,
 		requests: map[string]int{},
 		conns:    map[net.Conn]bool{},
-		// http.DefaultTransport's settings that matter here.
-		client: &http.Client{Transport: &http.Transport{
-			TLSClientConfig:       &tls.Config{RootCAs: pool},
-			ForceAttemptHTTP2:     true,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-		}},
+		client:   selfsigned.Client(cert.Leaf),
 	}
 	s.wg.Go(s.accept)
 	return s, nil

@@ -103,9 +103,19 @@ func ImageSides(w, h int) string {
 // ImageBytes checks the size of an input image in raw bytes.
 func ImageBytes(n int64) string {
 	if n > MaxImageBytes {
-		return fmt.Sprintf("is %s bytes, at most 10 MB (%s bytes) is allowed", GroupDigits(n), GroupDigits(MaxImageBytes))
+		return "is " + GroupDigits(n) + " bytes, " + imageBytesAllowed()
 	}
 	return ""
+}
+
+// ImageBytesOver is ImageBytes's message for an image known only to have
+// more bytes than allowed (a reader read no further than the limit).
+func ImageBytesOver() string {
+	return "has more than " + GroupDigits(MaxImageBytes) + " bytes, " + imageBytesAllowed()
+}
+
+func imageBytesAllowed() string {
+	return "at most 10 MB (" + GroupDigits(MaxImageBytes) + " bytes) is allowed"
 }
 
 // GroupDigits writes n with thousands separators, "10,000,000", so that

@@ -96,8 +96,8 @@ func (h *History) SubmittedAt(id string) (time.Time, bool) {
 	return at, ok
 }
 
-// Finished records how long a successful task took; d ≤ 0 is ignored.
-func (h *History) Finished(d time.Duration) {
+// finished records how long a successful task took; d ≤ 0 is ignored.
+func (h *History) finished(d time.Duration) {
 	if d <= 0 {
 		return
 	}
@@ -124,11 +124,11 @@ func (h *History) Finished(d time.Duration) {
 // how long it took.
 func (h *History) Learn(lo, hi, server time.Duration) {
 	if server > 0 {
-		h.Finished(min(max(server, lo), hi))
+		h.finished(min(max(server, lo), hi))
 		return
 	}
 	if mid := lo + (hi-lo)/2; float64(hi-lo) <= maxBracket*float64(mid) {
-		h.Finished(mid)
+		h.finished(mid)
 	}
 }
 
@@ -160,7 +160,7 @@ type Schedule struct {
 	minInterval time.Duration
 	maxInterval time.Duration
 	jitter      func() float64
-	learned     bool
+	learned     bool // aims at a window learned from the history, not the default schedule
 	lo, hi      time.Duration
 	interval    time.Duration // the default schedule's next interval
 	ref         time.Duration // learned: the default schedule's next poll not yet matched
@@ -178,10 +178,6 @@ func New(minInterval, maxInterval time.Duration, jitter func() float64, h *Histo
 	}
 	return s
 }
-
-// Learned reports whether the schedule aims at a window learned from the
-// history, rather than being the default one.
-func (s *Schedule) Learned() bool { return s.learned }
 
 // First is the wait before the first poll of a task submitted elapsed ago.
 func (s *Schedule) First(elapsed time.Duration) time.Duration {

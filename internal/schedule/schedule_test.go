@@ -68,7 +68,7 @@ func TestLearnedScheduleBoundProperty(t *testing.T) {
 		h := NewHistory()
 		history := randomHistory(rng)
 		for _, d := range history {
-			h.Finished(d)
+			h.finished(d)
 		}
 		start := time.Duration(0)
 		if rng() < 0.3 { // Submit, then WaitForResult a while later
@@ -77,7 +77,7 @@ func TestLearnedScheduleBoundProperty(t *testing.T) {
 		horizon := 2*slices.Max(history) + time.Minute
 		def := New(defaultPollInterval, defaultMaxPollInterval, seeded.Jitter(uint64(trial)), nil)
 		learned := New(defaultPollInterval, defaultMaxPollInterval, seeded.Jitter(uint64(trial)), h)
-		if learned.Learned() {
+		if learned.learned {
 			learnedSome++
 		}
 		defPolls := scheduledPolls(def, start, horizon)

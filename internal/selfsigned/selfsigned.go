@@ -13,23 +13,26 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"net/http"
 	"time"
 )
 
-// New creates a self-signed ECDSA P-256 certificate for the
-// given names and addresses.
-func New(dns []string, ips []net.IP, now time.Time) (tls.Certificate, *x509.Certificate, error) {
+// New creates a self-signed ECDSA P-256 certificate for the given names
+// and addresses, valid from an hour ago; its Leaf is the parsed
+// certificate, for a client to trust.
+func New(dns []string, ips []net.IP) (tls.Certificate, error) {
+	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, err
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, err
 	}
 	ski := sha256.Sum256(pub)
 	tmpl := &x509.Certificate{
@@ -51,11 +54,30 @@ func New(dns []string, ips []net.IP, now time.Time) (tls.Certificate, *x509.Cert
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, cert, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// Client is an HTTP client (HTTP/2 where the server offers it) that trusts
+// leaf. It has http.DefaultTransport's settings, written out rather than
+// cloned (a test may have replaced DefaultTransport, e.g. with a mock),
+// and no proxy: the servers are on loopback.
+func Client(leaf *x509.Certificate) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
 }

@@ -82,7 +82,7 @@ func (t *Trace) NothingSent(err error) bool {
 	if isDialError(err) {
 		return true
 	}
-	if t.Body != nil && t.Body.Taken() < t.Body.Size {
+	if t.Body != nil && t.Body.taken() < t.Body.Size {
 		// net/http never took the whole body, so the server cannot have
 		// it: say, the server refused or reset the request while the
 		// client waited for its 100 Continue. (WroteRequest reports no
@@ -106,8 +106,8 @@ func (b *CountingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Taken is how many bytes net/http has read.
-func (b *CountingBody) Taken() int64 { return b.n.Load() }
+// taken is how many bytes net/http has read.
+func (b *CountingBody) taken() int64 { return b.n.Load() }
 
 func isDialError(err error) bool {
 	var opErr *net.OpError

@@ -1,7 +1,8 @@
 // Package streambody builds the JSON body of an edit request with its images
 // base64-encoded on the fly: constant memory whatever the image sizes, an
 // exact length known before the first byte (so no chunked encoding), and a
-// fresh reader per Open (so net/http can replay it for a retry).
+// fresh reader per Open (so that the caller can send it again on a retry of
+// its own; the SDK never gives net/http a way to replay it).
 //
 // Errors of an image source (its Open, its Read or Close, or bytes that no
 // longer match its declared size) come back from Read as a *SourceError, so
@@ -83,7 +84,7 @@ type segment struct {
 	part int // index of src's part in the images array
 }
 
-// Body is a replayable streaming request body.
+// Body is a streaming request body that can be opened again for each attempt.
 type Body struct {
 	segments []segment
 	length   int64
@@ -161,7 +162,7 @@ func lit[T string | []byte](b *Body, p T) {
 }
 
 // jsonString is s as a JSON string, as encoding/json writes it but without
-// HTML escapes: the URL as the user wrote it, like the rest of the body.
+// HTML escapes: the URL exactly as the user wrote it.
 func jsonString(s string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -160,7 +160,9 @@ func idOf(v json.RawMessage) string {
 // timestamp reads an RFC 3339 time, with or without fractional seconds;
 // one without a zone is UTC. Anything else is the zero time.
 func timestamp(s string) time.Time {
-	if len(s) > 64 { // longer than any RFC 3339 time
+	if len(s) > 64 {
+		// Longer than any RFC 3339 time; time.Parse would copy it into
+		// each of its two errors.
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339, s)
@@ -173,16 +175,14 @@ func timestamp(s string) time.Time {
 // taskError reads task_info.error (or the error beside task_info): an
 // object, or a non-blank string as the detail; anything else is no error.
 func taskError(v []byte) *Error {
-	switch kind(v) {
-	case '{':
-	case '"':
-		if strings.TrimSpace(str(v)) == "" {
-			return nil
-		}
-	default:
+	k := kind(v)
+	if k != '{' && k != '"' {
 		return nil
 	}
 	e := readError(v, 0)
+	if k == '"' && e.Detail == "" {
+		return nil // a blank string
+	}
 	return &e
 }
 
