@@ -116,13 +116,14 @@ func parseBatch(c *cli, args []string) (*batchOptions, error) {
 
 // check refuses the combinations of flags that make no batch.
 func (o *batchOptions) check() error {
+	field := o.req.anyField()
 	switch {
 	case o.in != "" && o.manifest != "":
 		return usagef("-in and -manifest are exclusive: a batch edits a folder or the lines of a manifest")
 	case o.manifest != "" && o.prompt != "":
 		return usagef("-prompt is given on each line of -manifest, not as a flag")
-	case o.manifest != "" && o.req.anyField() != "":
-		return usagef("%s is given on each line of -manifest (as %q), not as a flag", o.req.anyField(), strings.ReplaceAll(strings.TrimPrefix(o.req.anyField(), "-"), "-", "_"))
+	case o.manifest != "" && field != "":
+		return usagef("%s is given on each line of -manifest (as %q), not as a flag", field, wireName(field))
 	case !o.resume && o.manifest == "" && (o.in == "" || o.prompt == ""):
 		return usagef("need -in and -prompt, or -manifest (or -resume)")
 	case o.out == "":
@@ -209,7 +210,14 @@ func runBatch(ctx context.Context, c *cli, args []string) error {
 type source struct {
 	jobs     []job
 	identity batchIdentity
-	noun     string // what a job is, in the summary: "images" or "edits"
+}
+
+// noun is what the jobs are, in the summary: "images" or "edits".
+func (s *source) noun() string {
+	if s.identity.manifest {
+		return "edits"
+	}
+	return "images"
 }
 
 // what is what a job is, in a message: "file" or "line".
@@ -232,7 +240,7 @@ func (o *batchOptions) source(c *cli) (*source, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &source{jobs: jobs, noun: "edits", identity: batchIdentity{in: path, manifest: true, model: o.req.model}}, nil
+		return &source{jobs: jobs, identity: batchIdentity{in: path, manifest: true, model: o.req.model}}, nil
 	}
 	if err := checkInputDir(o.in); err != nil {
 		return nil, err
@@ -252,7 +260,7 @@ func (o *batchOptions) source(c *cli) (*source, error) {
 	if err := checkRequest(o.prompt, fields); err != nil {
 		return nil, err
 	}
-	return &source{jobs: folderJobs(in, files, o.prompt, fields), noun: "images",
+	return &source{jobs: folderJobs(in, files, o.prompt, fields),
 		identity: batchIdentity{in: in, prompt: o.prompt, fields: fields, model: o.req.model}}, nil
 }
 
@@ -502,7 +510,7 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 		}
 	}
 	fmt.Fprintf(w, "%d %s: %d edited, %d already saved, %d failed, %d to resume\n",
-		len(outcomes), b.src.noun, count[edited], count[skipped], count[failed], count[resumable])
+		len(outcomes), b.src.noun(), count[edited], count[skipped], count[failed], count[resumable])
 	if byFake > 0 {
 		fmt.Fprintf(w, "  %d of the results already saved were made by the built-in fake server, not by MuleRouter: delete them to have them edited for real\n", byFake)
 	}
@@ -531,9 +539,9 @@ func (b *batch) summarize(c *cli, outcomes []outcome, fatal, interrupted error) 
 		return &failure{msg: "stopped: " + f.msg, code: exitFailure, kind: f.kind, err: fatal}
 	case interrupted != nil:
 		return &failure{msg: fmt.Sprintf("interrupted with %d of %d %s not done: run the same command again (or qwenedit batch -out %s -resume) to resume",
-			undone, len(outcomes), b.src.noun, shellQuote(b.opts.out)), code: exitFailure, kind: "interrupted"}
+			undone, len(outcomes), b.src.noun(), shellQuote(b.opts.out)), code: exitFailure, kind: "interrupted"}
 	case undone > 0:
-		return &failure{msg: fmt.Sprintf("%d of %d %s not done", undone, len(outcomes), b.src.noun), code: exitFailure, kind: "not_done"}
+		return &failure{msg: fmt.Sprintf("%d of %d %s not done", undone, len(outcomes), b.src.noun()), code: exitFailure, kind: "not_done"}
 	}
 	return nil
 }

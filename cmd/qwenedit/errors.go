@@ -163,6 +163,16 @@ func (x *explainer) problem(p qwenedit.FieldError) string {
 var fieldFlags = map[string]string{"prompt": "-prompt", "negative_prompt": "-negative-prompt", "n": "-n",
 	"seed": "-seed", "size": "-size", "images": "-image", "prompt_extend": "-prompt-extend", "safety_filter": "-safety-filter"}
 
+// wireName is the wire field of one of fieldFlags' flags.
+func wireName(flag string) string {
+	for field, f := range fieldFlags {
+		if f == flag {
+			return field
+		}
+	}
+	return ""
+}
+
 // imageIndex reads the index of "images[i]".
 func imageIndex(field string) (int, bool) {
 	s, ok := strings.CutPrefix(field, "images[")
