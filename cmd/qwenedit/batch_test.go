@@ -910,7 +910,7 @@ func TestBar(t *testing.T) {
 // every job fail on its own with the same cached error.
 func TestBatchAKeyCheckThatTimesOutStopsTheBatch(t *testing.T) {
 	t.Parallel()
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hang.Close)
 	client, err := qwenedit.NewClient(qwenedit.WithAPIKey("test-key"), qwenedit.WithBaseURL(hang.URL),
 		qwenedit.WithAttemptTimeout(20*time.Millisecond), qwenedit.WithMaxRetries(0))
